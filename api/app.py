@@ -1,0 +1,95 @@
+"""The application factory: one FastAPI app serving GraphQL at /graphql and REST at /api."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from strawberry.fastapi import GraphQLRouter
+
+from api.auth import TokenVerifier
+from api.deps import graphql_context, user_namespace
+from api.embedded import start_embedded_postgres
+from api.health import router as health_router
+from api.jwks import JWKSCache
+from api.settings import Settings, load_settings, with_dev_secret
+from db.engine import create_pool, run_migrations
+from rest_shim.errors import install_error_handlers
+from rest_shim.routes import router as tasks_router
+from schema.schema import schema
+
+log = logging.getLogger("api")
+
+EXPOSED_HEADERS = ["X-Total-Count", "Link", "Location", "WWW-Authenticate", "Retry-After"]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = with_dev_secret(settings or load_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.database_url
+        if url is None:
+            url = start_embedded_postgres(settings.data_dir)
+            log.info("No DATABASE_URL: using the embedded PostgreSQL in %s", settings.data_dir)
+        if settings.dev_secret_generated:
+            log.warning(
+                "NO AUTH CONFIGURED: accepting HS256 tokens signed with a generated development"
+                " secret (%s). Set BETTER_AUTH_URL or BETTER_AUTH_SECRET before deploying.",
+                settings.data_dir / "dev-jwt-secret",
+            )
+        if settings.migrate_on_start:
+            await run_migrations(url)
+        async with httpx.AsyncClient(
+            timeout=settings.jwks_fetch_timeout_seconds, follow_redirects=False
+        ) as http:
+            jwks = None
+            if settings.jwt_jwks_url is not None:
+                jwks = JWKSCache(
+                    settings.jwt_jwks_url,
+                    http,
+                    cache_seconds=settings.jwks_cache_seconds,
+                    min_refresh_seconds=settings.jwks_min_refresh_seconds,
+                    timeout_seconds=settings.jwks_fetch_timeout_seconds,
+                )
+                await jwks.prefetch()
+            app.state.verifier = TokenVerifier(settings, jwks)
+            app.state.jwks = jwks
+            app.state.pool = await create_pool(
+                url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size
+            )
+            try:
+                yield
+            finally:
+                await app.state.pool.close()
+
+    app = FastAPI(
+        title="Task API",
+        version="1.0.0",
+        summary="Your tasks over GraphQL (/graphql) and REST (/api). Bearer JWTs from Better Auth.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.cors_origins),
+        allow_credentials="*" not in settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type"],
+        expose_headers=EXPOSED_HEADERS,
+        max_age=600,
+    )
+    app.include_router(health_router)
+    app.include_router(
+        GraphQLRouter(schema, context_getter=graphql_context, graphql_ide="graphiql"),
+        prefix="/graphql",
+        include_in_schema=False,
+    )
+    app.include_router(tasks_router, prefix="/api")
+    app.include_router(tasks_router, prefix="/api/{user_id}", dependencies=[Depends(user_namespace)])
+    return app

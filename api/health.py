@@ -1,0 +1,32 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request, Response
+
+from db import queries
+from rest_shim.models import ErrorOut
+from rest_shim.responses import FastJSONResponse, error_response
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up", response_class=FastJSONResponse)
+async def healthz() -> Response:
+    return FastJSONResponse({"status": "ok"})
+
+
+@router.get(
+    "/readyz",
+    summary="The database answers",
+    response_class=FastJSONResponse,
+    responses={503: {"model": ErrorOut, "description": "`database_unavailable`"}},
+)
+async def readyz(request: Request) -> Response:
+    try:
+        await asyncio.wait_for(queries.ping(request.app.state.pool), timeout=2)
+    except Exception:  # any failure to reach the database means not ready
+        return error_response(503, "database_unavailable", "The database is not reachable.")
+    return FastJSONResponse({"status": "ready"})

@@ -1,0 +1,202 @@
+"""One settings object, read from the environment (and .env) and validated at start-up.
+
+Every bad value is reported, each on its own line, before the service starts.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from dotenv import load_dotenv
+
+from db.url import DatabaseURL, DatabaseURLError
+
+AppEnv = Literal["development", "test", "production"]
+DEFAULT_CORS_ORIGINS = ("http://localhost:3000", "http://127.0.0.1:3000")
+DEV_SECRET_FILE = "dev-jwt-secret"
+
+
+class SettingsError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_env: AppEnv = "development"
+    database_url: DatabaseURL | None = None
+    data_dir: Path = Path(".data")
+    better_auth_url: str | None = None
+    better_auth_secret: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    # HS256 tokens must carry iss/aud only when these were set explicitly.
+    jwt_issuer_explicit: bool = False
+    jwt_audience_explicit: bool = False
+    jwt_leeway_seconds: int = 30
+    jwks_cache_seconds: int = 300
+    jwks_min_refresh_seconds: float = 30.0
+    jwks_fetch_timeout_seconds: float = 3.0
+    cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
+    db_pool_min_size: int = 1
+    db_pool_max_size: int = 10
+    migrate_on_start: bool = True
+    # Set when no auth is configured outside production: a generated local secret.
+    dev_secret_generated: bool = field(default=False)
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def auth_configured(self) -> bool:
+        return bool(self.better_auth_secret or self.jwt_jwks_url)
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
+    """Settings from `env` (default: the process environment plus ./.env)."""
+    if env is None:
+        if dotenv:
+            load_dotenv(override=False)
+        env = os.environ
+    return _parse(env)
+
+
+def _parse(env: Mapping[str, str]) -> Settings:
+    problems: list[str] = []
+
+    def get(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    def integer(name: str, default: int, low: int, high: int) -> int:
+        raw = get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            problems.append(f"{name} must be an integer (got {raw!r})")
+            return default
+        if not low <= value <= high:
+            problems.append(f"{name} must be between {low} and {high} (got {value})")
+        return value
+
+    def number(name: str, default: float, low: float, high: float) -> float:
+        raw = get(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            problems.append(f"{name} must be a number (got {raw!r})")
+            return default
+        if not low <= value <= high:
+            problems.append(f"{name} must be between {low} and {high} (got {value})")
+        return value
+
+    def http_url(name: str) -> str | None:
+        raw = get(name)
+        if raw is None:
+            return None
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append(f"{name} must be an http(s) URL (got {raw!r})")
+            return None
+        return raw.rstrip("/")
+
+    app_env = (get("APP_ENV") or "development").lower()
+    if app_env not in ("development", "test", "production"):
+        problems.append(f"APP_ENV must be development, test or production (got {app_env!r})")
+        app_env = "development"
+
+    database_url = None
+    if (raw_db := get("DATABASE_URL")) is not None:
+        try:
+            database_url = DatabaseURL.parse(raw_db)
+        except DatabaseURLError as error:
+            problems.append(f"DATABASE_URL: {error}")
+
+    better_auth_url = http_url("BETTER_AUTH_URL")
+    secret = get("BETTER_AUTH_SECRET")
+    if secret is not None and app_env == "production" and len(secret) < 32:
+        problems.append("BETTER_AUTH_SECRET must be at least 32 characters in production")
+    jwks_url = http_url("JWT_JWKS_URL")
+    if jwks_url is None and better_auth_url is not None and get("JWT_JWKS_URL") is None:
+        jwks_url = f"{better_auth_url}/api/auth/jwks"
+    issuer, audience = get("JWT_ISSUER"), get("JWT_AUDIENCE")
+
+    origins_raw = get("CORS_ORIGINS")
+    origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
+    if origins_raw is not None:
+        origins = tuple(o.strip().rstrip("/") for o in origins_raw.split(",") if o.strip())
+        for origin in origins:
+            if origin != "*" and urlsplit(origin).scheme not in ("http", "https"):
+                problems.append(f"CORS_ORIGINS entries must be http(s) origins or * (got {origin!r})")
+
+    pool_min = integer("DB_POOL_MIN_SIZE", 1, 0, 100)
+    pool_max = integer("DB_POOL_MAX_SIZE", 10, 1, 200)
+    if pool_min > pool_max:
+        problems.append(f"DB_POOL_MIN_SIZE ({pool_min}) must not exceed DB_POOL_MAX_SIZE ({pool_max})")
+
+    migrate_raw = (get("MIGRATE_ON_START") or "true").lower()
+    if migrate_raw not in ("true", "false", "1", "0", "yes", "no"):
+        problems.append(f"MIGRATE_ON_START must be true or false (got {migrate_raw!r})")
+
+    settings = Settings(
+        app_env=app_env,  # type: ignore[arg-type]
+        database_url=database_url,
+        data_dir=Path(get("DATA_DIR") or ".data"),
+        better_auth_url=better_auth_url,
+        better_auth_secret=secret,
+        jwt_jwks_url=jwks_url,
+        jwt_issuer=issuer or better_auth_url,
+        jwt_audience=audience or better_auth_url,
+        jwt_issuer_explicit=issuer is not None,
+        jwt_audience_explicit=audience is not None,
+        jwt_leeway_seconds=integer("JWT_LEEWAY_SECONDS", 30, 0, 600),
+        jwks_cache_seconds=integer("JWKS_CACHE_SECONDS", 300, 1, 86400),
+        jwks_min_refresh_seconds=number("JWKS_MIN_REFRESH_SECONDS", 30.0, 0.0, 3600.0),
+        jwks_fetch_timeout_seconds=number("JWKS_FETCH_TIMEOUT_SECONDS", 3.0, 0.1, 60.0),
+        cors_origins=origins,
+        db_pool_min_size=pool_min,
+        db_pool_max_size=pool_max,
+        migrate_on_start=migrate_raw in ("true", "1", "yes"),
+    )
+    if settings.jwt_jwks_url is not None and settings.jwt_issuer is None:
+        problems.append("JWT_JWKS_URL is set: also set BETTER_AUTH_URL or JWT_ISSUER and JWT_AUDIENCE")
+    if settings.is_production:
+        if not settings.auth_configured:
+            problems.append(
+                "APP_ENV=production needs BETTER_AUTH_URL (JWKS) or BETTER_AUTH_SECRET (HS256):"
+                " refusing to start without a way to verify tokens"
+            )
+        if settings.database_url is None:
+            problems.append(
+                "APP_ENV=production needs DATABASE_URL (the embedded database is for development)"
+            )
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def with_dev_secret(settings: Settings) -> Settings:
+    """Outside production with no auth configured: a local HS256 secret kept in the
+    data directory, so `todo-api dev-token` and the running service agree."""
+    if settings.auth_configured or settings.is_production:
+        return settings
+    path = settings.data_dir / DEV_SECRET_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+
+    return replace(settings, better_auth_secret=path.read_text().strip(), dev_secret_generated=True)

@@ -1,0 +1,103 @@
+"""JSON shapes of the REST shim: request bodies (types only; the rules live in
+schema/validation.py) and documented responses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+from schema.inputs import CreateTaskInput, UpdateTaskInput
+from schema.types import Task, TaskPriority
+from schema.validation import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH
+
+# Documented here, enforced once in schema/validation.py.
+_TITLE = Field(
+    default=None,
+    json_schema_extra={"maxLength": TITLE_MAX_LENGTH, "description": "Trimmed; not blank."},
+)
+_DESCRIPTION = Field(default=None, json_schema_extra={"maxLength": DESCRIPTION_MAX_LENGTH})
+_DUE = Field(
+    default=None,
+    description="ISO 8601; a date, or a time without offset, is read as UTC.",
+)
+
+
+class _Body(BaseModel):
+    # Frontends echo whole tasks back: read-only and unknown fields are ignored.
+    model_config = ConfigDict(extra="ignore")
+
+
+class TaskCreateBody(_Body):
+    title: StrictStr | None = _TITLE
+    description: StrictStr | None = _DESCRIPTION
+    completed: StrictBool | None = False
+    priority: TaskPriority | None = TaskPriority.MEDIUM
+    due_date: datetime | None = _DUE
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"required": ["title"]},
+    )
+
+    def to_input(self) -> CreateTaskInput:
+        return CreateTaskInput(
+            title=self.title,  # type: ignore[arg-type]  # None is reported by validation
+            description=self.description,
+            completed=self.completed,  # type: ignore[arg-type]
+            priority=self.priority,  # type: ignore[arg-type]
+            due_date=self.due_date,
+        )
+
+
+class TaskUpdateBody(_Body):
+    title: StrictStr | None = _TITLE
+    description: StrictStr | None = _DESCRIPTION
+    completed: StrictBool | None = None
+    priority: TaskPriority | None = None
+    due_date: datetime | None = _DUE
+
+    def to_input(self) -> UpdateTaskInput:
+        return UpdateTaskInput(**self.model_dump(exclude_unset=True))
+
+
+class CompletionBody(_Body):
+    completed: StrictBool | None = None
+
+
+class TaskOut(BaseModel):
+    id: int
+    user_id: str
+    title: str
+    description: str | None
+    completed: bool
+    priority: TaskPriority
+    due_date: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class FieldErrorOut(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    detail: str
+    code: str
+    errors: list[FieldErrorOut] | None = None
+
+
+def task_json(task: Task) -> dict[str, Any]:
+    return {
+        "id": int(task.id),
+        "user_id": task.user_id,
+        "title": task.title,
+        "description": task.description,
+        "completed": task.completed,
+        "priority": task.priority.value,
+        "due_date": task.due_date,
+        "created_at": task.created_at,
+        "updated_at": task.updated_at,
+    }

@@ -1,0 +1,150 @@
+"""The six REST endpoints. Each translates HTTP to a resolver call and back; the
+rules live in schema/resolvers.py. Mounted at /api and at /api/{user_id}."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request, Response
+
+from api.deps import RestContext
+from rest_shim.models import (
+    CompletionBody,
+    ErrorOut,
+    TaskCreateBody,
+    TaskOut,
+    TaskUpdateBody,
+    task_json,
+)
+from rest_shim.responses import FastJSONResponse
+from schema import resolvers
+from schema.types import SortOrder, TaskSortField, TaskStatusFilter
+
+REST_MAX_LIMIT = 500
+
+router = APIRouter(tags=["tasks"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "Invalid input (`validation_error`)."},
+    401: {
+        "model": ErrorOut,
+        "description": "Missing or invalid token (`unauthenticated`).",
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    },
+    403: {"model": ErrorOut, "description": "`{user_id}` is not the caller (`forbidden`)."},
+    503: {"model": ErrorOut, "description": "Token keys unavailable (`auth_unavailable`)."},
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "No such task of yours (`not_found`)."}
+}
+
+
+@router.get(
+    "/tasks",
+    summary="List your tasks",
+    response_class=FastJSONResponse,
+    responses={
+        200: {
+            "model": list[TaskOut],
+            "description": "One page of tasks.",
+            "headers": {
+                "X-Total-Count": {
+                    "description": "Tasks matching the filters, all pages.",
+                    "schema": {"type": "integer"},
+                },
+                "Link": {
+                    "description": 'Next page as `<url>; rel="next"` when more remain.',
+                    "schema": {"type": "string"},
+                },
+            },
+        },
+        **_ERRORS,
+    },
+)
+async def list_tasks(
+    ctx: RestContext,
+    request: Request,
+    status: TaskStatusFilter = TaskStatusFilter.ALL,
+    sort: TaskSortField = TaskSortField.CREATED,
+    order: Annotated[
+        SortOrder | None, Query(description="Default: desc for created/updated, asc otherwise.")
+    ] = None,
+    search: Annotated[str | None, Query(description="Case-insensitive, title and description.")] = None,
+    limit: Annotated[int, Query(json_schema_extra={"minimum": 1, "maximum": REST_MAX_LIMIT})] = 100,
+    offset: Annotated[int, Query(json_schema_extra={"minimum": 0})] = 0,
+) -> Response:
+    page = resolvers.PageRequest(size=limit, offset=offset, size_field="limit", max_size=REST_MAX_LIMIT)
+    connection = await resolvers.list_tasks(ctx, page, status, sort, order, search)
+    headers = {"X-Total-Count": str(await connection.count_total())}
+    if connection.page_info.has_next_page:
+        next_url = request.url.include_query_params(offset=offset + limit, limit=limit)
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    return FastJSONResponse([task_json(task) for task in connection.nodes], headers=headers)
+
+
+@router.post(
+    "/tasks",
+    summary="Create a task",
+    status_code=201,
+    response_class=FastJSONResponse,
+    responses={
+        201: {
+            "model": TaskOut,
+            "description": "The new task.",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        },
+        **_ERRORS,
+    },
+)
+async def create_task(ctx: RestContext, request: Request, body: TaskCreateBody) -> Response:
+    task = await resolvers.create_task(ctx, body.to_input())
+    location = f"{request.url.path.rstrip('/')}/{task.id}"
+    return FastJSONResponse(task_json(task), status_code=201, headers={"Location": location})
+
+
+@router.get(
+    "/tasks/{task_id}",
+    summary="Get one task",
+    response_class=FastJSONResponse,
+    responses={200: {"model": TaskOut}, **_ERRORS, **_NOT_FOUND},
+)
+async def get_task(ctx: RestContext, task_id: int) -> Response:
+    return FastJSONResponse(task_json(await resolvers.require_task(ctx, task_id)))
+
+
+@router.put(
+    "/tasks/{task_id}",
+    summary="Update a task",
+    description="Changes the fields given. Read-only and unknown fields are ignored;"
+    " a body with nothing to change is a 400.",
+    response_class=FastJSONResponse,
+    responses={200: {"model": TaskOut}, **_ERRORS, **_NOT_FOUND},
+)
+async def update_task(ctx: RestContext, task_id: int, body: TaskUpdateBody) -> Response:
+    return FastJSONResponse(task_json(await resolvers.update_task(ctx, task_id, body.to_input())))
+
+
+@router.delete(
+    "/tasks/{task_id}",
+    summary="Delete a task",
+    status_code=204,
+    response_class=Response,
+    responses={204: {"description": "Deleted."}, **_ERRORS, **_NOT_FOUND},
+)
+async def delete_task(ctx: RestContext, task_id: int) -> Response:
+    await resolvers.delete_task(ctx, task_id)
+    return Response(status_code=204)
+
+
+@router.patch(
+    "/tasks/{task_id}/complete",
+    summary="Toggle completion",
+    description='Flips `completed`; a body `{"completed": true|false}` sets it instead.',
+    response_class=FastJSONResponse,
+    responses={200: {"model": TaskOut}, **_ERRORS, **_NOT_FOUND},
+)
+async def complete_task(
+    ctx: RestContext, task_id: int, body: Annotated[CompletionBody | None, Body()] = None
+) -> Response:
+    completed = body.completed if body is not None else None
+    return FastJSONResponse(task_json(await resolvers.set_task_completion(ctx, task_id, completed)))

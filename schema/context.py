@@ -1,0 +1,62 @@
+"""Per-request context, built once per request and shared by GraphQL and REST."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from strawberry.fastapi import BaseContext
+
+from db.engine import Pool
+from schema.errors import DomainError, Forbidden
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The caller, as proven by their token."""
+
+    id: str
+    email: str | None = None
+    name: str | None = None
+
+
+Authenticator = Callable[[str | None], Awaitable[Viewer]]
+
+
+class RequestContext(BaseContext):
+    def __init__(
+        self,
+        *,
+        pool: Pool,
+        authenticate: Authenticator,
+        authorization: str | None,
+        namespace: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.pool = pool
+        self._authenticate = authenticate
+        self._authorization = authorization
+        # The REST form /api/{user_id}/tasks names whose tasks the caller means.
+        self.namespace = namespace
+        self._viewer: Viewer | None = None
+        self._failure: DomainError | None = None
+
+    async def viewer(self) -> Viewer:
+        """The authenticated caller; checks the token once per request.
+
+        Raises Unauthenticated (or AuthUnavailable) without a valid token, and
+        Forbidden when the request names another user's namespace.
+        """
+        if self._viewer is None:
+            if self._failure is not None:
+                raise self._failure
+            try:
+                viewer = await self._authenticate(self._authorization)
+            except DomainError as error:
+                self._failure = error
+                raise
+            if self.namespace is not None and self.namespace != viewer.id:
+                self._failure = Forbidden("You can only access your own tasks.")
+                raise self._failure
+            self._viewer = viewer
+        return self._viewer

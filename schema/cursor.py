@@ -1,0 +1,56 @@
+"""Opaque keyset cursors: the sort key and id of the last task a client saw.
+
+A cursor is only valid for the sort and order it was made for, so a client
+cannot resume one listing with another listing's position.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any
+
+from schema.errors import ValidationFailed
+from schema.validation import MAX_TASK_ID
+
+_VERSION = 1
+_TIME_SORTS = frozenset({"created", "updated", "due_date"})
+
+
+def encode_cursor(sort: str, order: str, key: Any, task_id: int) -> str:
+    if isinstance(key, datetime):
+        key = key.isoformat()
+    raw = json.dumps([_VERSION, sort, order, key, task_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str, order: str) -> tuple[Any, int]:
+    """The (sort key, id) a cursor points at, or BAD_USER_INPUT on field `after`."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        version, c_sort, c_order, key, task_id = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, TypeError, binascii.Error):
+        raise ValidationFailed.single("after", "is not a cursor this API issued") from None
+    if (
+        version != _VERSION
+        or not isinstance(task_id, int)
+        or isinstance(task_id, bool)
+        or not 1 <= task_id <= MAX_TASK_ID
+    ):
+        raise ValidationFailed.single("after", "is not a cursor this API issued")
+    if (c_sort, c_order) != (sort, order):
+        raise ValidationFailed.single("after", "belongs to a listing with another sort or order")
+    try:
+        if key is None and sort == "due_date":
+            pass  # tasks without a due date sort last
+        elif sort in _TIME_SORTS:
+            key = datetime.fromisoformat(key)
+            if key.tzinfo is None:
+                raise ValueError
+        elif sort not in _TIME_SORTS and not isinstance(key, str):
+            raise TypeError
+    except (TypeError, ValueError):
+        raise ValidationFailed.single("after", "is not a cursor this API issued") from None
+    return key, task_id

@@ -1,0 +1,68 @@
+"""Error reporting for GraphQL: stable `extensions.code` on every error, masked internals."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from schema.errors import DomainError
+
+log = logging.getLogger("schema")
+
+INTERNAL_MESSAGE = "Internal server error."
+_VARIABLE_ERROR = re.compile(r'^Variable "\$(?P<var>\w+)" got invalid value')
+_VARIABLE_PATH = re.compile(r' at "(?P<at>[\w.\[\]]+)"')
+
+
+def is_domain_error(error: GraphQLError) -> bool:
+    return isinstance(error.original_error, DomainError)
+
+
+class ErrorCodes(MaskErrors):
+    """Domain errors keep their message and gain their code; errors raised before
+    execution (syntax, validation, variable coercion) are the client's and say so;
+    anything else is a bug: its message is replaced, the details stay in the log."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=lambda _: True, error_message=INTERNAL_MESSAGE)
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return [self._with_code(error) for error in errors]
+
+    def _with_code(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if isinstance(original, DomainError):
+            return _copy(error, original.message, original.extensions)
+        if original is None:
+            return _copy(error, error.message, {**(error.extensions or {}), **_client_code(error)})
+        return _copy(error, INTERNAL_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"})
+
+
+def _client_code(error: GraphQLError) -> dict[str, Any]:
+    """Variables that fail their type are bad input; other early errors are
+    documents that do not fit the schema."""
+    match = _VARIABLE_ERROR.match(error.message)
+    if match is None:
+        return {"code": "GRAPHQL_VALIDATION_FAILED"}
+    at = _VARIABLE_PATH.search(error.message)
+    field = at.group("at") if at else match.group("var")
+    return {"code": "BAD_USER_INPUT", "field": _snake(field.split(".")[-1].split("[")[0])}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _copy(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )

@@ -1,0 +1,161 @@
+"""Every operation of the API, once. GraphQL fields and REST routes both call these.
+
+Each function takes the request context and plain arguments, enforces ownership
+and validation, and returns schema types or raises a DomainError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import strawberry
+
+from db import queries
+from schema.context import RequestContext
+from schema.cursor import decode_cursor, encode_cursor
+from schema.errors import NotFound
+from schema.inputs import CreateTaskInput, UpdateTaskInput
+from schema.types import (
+    PageInfo,
+    SortOrder,
+    Task,
+    TaskConnection,
+    TaskEdge,
+    TaskSortField,
+    TaskStatusFilter,
+    User,
+)
+from schema.validation import (
+    check_offset,
+    check_page_size,
+    clean_new_task,
+    clean_search,
+    clean_task_changes,
+    parse_task_id,
+)
+
+NOT_FOUND_MESSAGE = "Task not found."
+_COMPLETED_FILTER = {
+    TaskStatusFilter.ALL: None,
+    TaskStatusFilter.PENDING: False,
+    TaskStatusFilter.COMPLETED: True,
+}
+_TIME_SORTS = (TaskSortField.CREATED, TaskSortField.UPDATED)
+
+
+def default_order(sort: TaskSortField) -> SortOrder:
+    """Newest first for timestamps, A-Z / soonest / lowest first otherwise."""
+    return SortOrder.DESC if sort in _TIME_SORTS else SortOrder.ASC
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """Where a listing starts: after a cursor (GraphQL) or at an offset (REST)."""
+
+    size: int
+    after: str | None = None
+    offset: int = 0
+    size_field: str = "first"
+    max_size: int = 100
+
+
+async def me(ctx: RequestContext) -> User:
+    viewer = await ctx.viewer()
+    email, name = viewer.email, viewer.name
+    if email is None or name is None:
+        row = await queries.get_user(ctx.pool, viewer.id)
+        if row is not None:
+            email, name = email or row["email"], name or row["name"]
+    return User(id=strawberry.ID(viewer.id), email=email, name=name)
+
+
+async def get_task(ctx: RequestContext, task_id: str | int) -> Task | None:
+    """The task, or None when it is missing or belongs to someone else."""
+    viewer = await ctx.viewer()
+    row = await queries.get_task(ctx.pool, viewer.id, parse_task_id(task_id))
+    return None if row is None else Task.from_row(row)
+
+
+async def require_task(ctx: RequestContext, task_id: str | int) -> Task:
+    task = await get_task(ctx, task_id)
+    if task is None:
+        raise NotFound(NOT_FOUND_MESSAGE)
+    return task
+
+
+async def list_tasks(
+    ctx: RequestContext,
+    page: PageRequest,
+    status: TaskStatusFilter = TaskStatusFilter.ALL,
+    sort: TaskSortField = TaskSortField.CREATED,
+    order: SortOrder | None = None,
+    search: str | None = None,
+) -> TaskConnection:
+    viewer = await ctx.viewer()
+    order = order or default_order(sort)
+    size = check_page_size(page.size, field=page.size_field, maximum=page.max_size)
+    offset = check_offset(page.offset)
+    after = None if page.after is None else decode_cursor(page.after, sort.value, order.value)
+    flt = queries.TaskFilter(viewer.id, _COMPLETED_FILTER[status], clean_search(search))
+    rows = await queries.list_tasks(
+        ctx.pool,
+        flt,
+        sort=sort.value,
+        descending=order is SortOrder.DESC,
+        limit=size + 1,
+        after=after,
+        offset=offset,
+    )
+    has_next = len(rows) > size
+    rows = rows[:size]
+    nodes = [Task.from_row(row) for row in rows]
+    cursors = [encode_cursor(sort.value, order.value, r["sort_value"], r["id"]) for r in rows]
+
+    async def count_total() -> int:
+        return await queries.count_tasks(ctx.pool, flt)
+
+    return TaskConnection(
+        edges=[TaskEdge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
+        nodes=nodes,
+        page_info=PageInfo(
+            has_next_page=has_next,
+            has_previous_page=after is not None or offset > 0,
+            start_cursor=cursors[0] if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
+        ),
+        count_total=count_total,
+    )
+
+
+async def create_task(ctx: RequestContext, data: CreateTaskInput) -> Task:
+    viewer = await ctx.viewer()
+    values = clean_new_task(data)
+    row = await queries.insert_task(ctx.pool, (viewer.id, viewer.email, viewer.name), values)
+    return Task.from_row(row)
+
+
+async def update_task(ctx: RequestContext, task_id: str | int, data: UpdateTaskInput) -> Task:
+    viewer = await ctx.viewer()
+    pk = parse_task_id(task_id)
+    values = clean_task_changes(data)
+    row = await queries.update_task(ctx.pool, viewer.id, pk, values)
+    if row is None:
+        raise NotFound(NOT_FOUND_MESSAGE)
+    return Task.from_row(row)
+
+
+async def set_task_completion(ctx: RequestContext, task_id: str | int, completed: bool | None = None) -> Task:
+    """Flip `completed`, or set it when `completed` is given."""
+    viewer = await ctx.viewer()
+    row = await queries.set_completed(ctx.pool, viewer.id, parse_task_id(task_id), completed)
+    if row is None:
+        raise NotFound(NOT_FOUND_MESSAGE)
+    return Task.from_row(row)
+
+
+async def delete_task(ctx: RequestContext, task_id: str | int) -> strawberry.ID:
+    viewer = await ctx.viewer()
+    pk = parse_task_id(task_id)
+    if not await queries.delete_task(ctx.pool, viewer.id, pk):
+        raise NotFound(NOT_FOUND_MESSAGE)
+    return strawberry.ID(str(pk))

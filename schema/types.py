@@ -1,0 +1,99 @@
+"""The GraphQL object types and enums. Plain data: resolvers build them from rows."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+
+@strawberry.enum
+class TaskPriority(Enum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@strawberry.enum
+class TaskStatusFilter(Enum):
+    ALL = "all"
+    PENDING = "pending"
+    COMPLETED = "completed"
+
+
+@strawberry.enum
+class TaskSortField(Enum):
+    CREATED = "created"
+    UPDATED = "updated"
+    TITLE = "title"
+    DUE_DATE = "due_date"
+    PRIORITY = "priority"
+
+
+@strawberry.enum
+class SortOrder(Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.type
+class User:
+    id: strawberry.ID
+    email: str | None
+    name: str | None
+
+
+@strawberry.type
+class Task:
+    id: strawberry.ID
+    title: str
+    description: str | None
+    completed: bool
+    priority: TaskPriority
+    due_date: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    user_id: strawberry.Private[str]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Task:
+        return cls(
+            id=strawberry.ID(str(row["id"])),
+            title=row["title"],
+            description=row["description"],
+            completed=row["completed"],
+            priority=TaskPriority(row["priority"]),
+            due_date=row["due_date"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            user_id=row["user_id"],
+        )
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class TaskEdge:
+    cursor: str
+    node: Task
+
+
+@strawberry.type
+class TaskConnection:
+    edges: list[TaskEdge]
+    nodes: list[Task]
+    page_info: PageInfo
+    count_total: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="Tasks matching the filters, across all pages.")
+    async def total_count(self) -> int:
+        return await self.count_total()

@@ -1,0 +1,148 @@
+"""Every rule about what a task may contain, in one place, for both interfaces."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from strawberry.types.unset import UnsetType
+
+from schema.errors import FieldError, ValidationFailed
+from schema.inputs import CreateTaskInput, UpdateTaskInput
+from schema.types import TaskPriority
+
+TITLE_MAX_LENGTH = 200
+DESCRIPTION_MAX_LENGTH = 1000
+SEARCH_MAX_LENGTH = 200
+MAX_TASK_ID = 2**63 - 1  # bigint
+EARLIEST_DUE_YEAR = 1000
+LATEST_DUE_YEAR = 9999
+
+
+def parse_task_id(raw: object, field: str = "id") -> int:
+    """Task ids are positive bigints; GraphQL passes them as strings."""
+    if isinstance(raw, bool):
+        raise ValidationFailed.single(field, "must be a positive integer")
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not text.isascii() or not text.isdigit():
+            raise ValidationFailed.single(field, "must be a positive integer")
+        value = int(text)
+    elif isinstance(raw, int):
+        value = raw
+    else:
+        raise ValidationFailed.single(field, "must be a positive integer")
+    if not 1 <= value <= MAX_TASK_ID:
+        raise ValidationFailed.single(field, f"must be between 1 and {MAX_TASK_ID}")
+    return value
+
+
+def clean_new_task(data: CreateTaskInput) -> dict[str, Any]:
+    """Column values for a new task, or ValidationFailed listing every bad field."""
+    errors: list[FieldError] = []
+    values = {
+        "title": _title(data.title, errors),
+        "description": _description(data.description, errors),
+        "completed": _required(data.completed, "completed", errors),
+        "priority": _priority(data.priority, errors),
+        "due_date": _due_date(data.due_date, errors),
+    }
+    if errors:
+        raise ValidationFailed(errors)
+    return values
+
+
+def clean_task_changes(data: UpdateTaskInput) -> dict[str, Any]:
+    """Only the columns the caller gave; at least one is required."""
+    errors: list[FieldError] = []
+    values: dict[str, Any] = {}
+    if not isinstance(data.title, UnsetType):
+        values["title"] = _title(data.title, errors)
+    if not isinstance(data.description, UnsetType):
+        values["description"] = _description(data.description, errors)
+    if not isinstance(data.completed, UnsetType):
+        values["completed"] = _required(data.completed, "completed", errors)
+    if not isinstance(data.priority, UnsetType):
+        values["priority"] = _priority(data.priority, errors)
+    if not isinstance(data.due_date, UnsetType):
+        values["due_date"] = _due_date(data.due_date, errors)
+    if errors:
+        raise ValidationFailed(errors)
+    if not values:
+        raise ValidationFailed.single(
+            "input", "give at least one of title, description, completed, priority, due_date"
+        )
+    return values
+
+
+def clean_search(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    text = raw.strip()
+    if "\x00" in text:
+        raise ValidationFailed.single("search", "must not contain NUL characters")
+    if len(text) > SEARCH_MAX_LENGTH:
+        raise ValidationFailed.single("search", f"must be at most {SEARCH_MAX_LENGTH} characters")
+    return text or None
+
+
+def check_page_size(value: int, *, field: str, maximum: int) -> int:
+    if not 1 <= value <= maximum:
+        raise ValidationFailed.single(field, f"must be between 1 and {maximum}")
+    return value
+
+
+def check_offset(value: int) -> int:
+    if not 0 <= value <= MAX_TASK_ID:
+        raise ValidationFailed.single("offset", "must be zero or a positive integer")
+    return value
+
+
+def _required(value: Any, field: str, errors: list[FieldError]) -> Any:
+    if value is None:
+        errors.append(FieldError(field, "must not be null"))
+    return value
+
+
+def _title(value: str | None, errors: list[FieldError]) -> str | None:
+    if value is None:
+        errors.append(FieldError("title", "is required"))
+        return None
+    title = value.strip()
+    if not title:
+        errors.append(FieldError("title", "must not be blank"))
+    elif len(title) > TITLE_MAX_LENGTH:
+        errors.append(FieldError("title", f"must be at most {TITLE_MAX_LENGTH} characters"))
+    elif "\x00" in title:
+        errors.append(FieldError("title", "must not contain NUL characters"))
+    return title
+
+
+def _description(value: str | None, errors: list[FieldError]) -> str | None:
+    if value is None:
+        return None
+    if len(value) > DESCRIPTION_MAX_LENGTH:
+        errors.append(FieldError("description", f"must be at most {DESCRIPTION_MAX_LENGTH} characters"))
+    elif "\x00" in value:
+        errors.append(FieldError("description", "must not contain NUL characters"))
+    return value
+
+
+def _priority(value: TaskPriority | None, errors: list[FieldError]) -> str | None:
+    if value is None:
+        errors.append(FieldError("priority", "must not be null"))
+        return None
+    return value.value
+
+
+def _due_date(value: datetime | None, errors: list[FieldError]) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # no offset given: read it as UTC
+    if not EARLIEST_DUE_YEAR <= value.year <= LATEST_DUE_YEAR:
+        errors.append(
+            FieldError("due_date", f"year must be between {EARLIEST_DUE_YEAR} and {LATEST_DUE_YEAR}")
+        )
+        return None
+    return value
