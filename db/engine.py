@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 from alembic.config import Config
@@ -19,7 +19,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Any constant shared by every instance of this service; chosen once, never change it.
 MIGRATION_LOCK_KEY = 0x7A5C_0DE1
 
-Pool = asyncpg.Pool[asyncpg.Record]
+if TYPE_CHECKING:
+    Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
+else:
+    Pool = asyncpg.Pool
 
 
 async def create_pool(url: DatabaseURL, *, min_size: int, max_size: int) -> Pool:
