@@ -1,0 +1,363 @@
+"""The six REST endpoints: success paths, every documented status code, error bodies."""
+
+from __future__ import annotations
+
+import pytest
+
+from db.url import DatabaseURL
+from tests.support import LiveServer, db_fetch, hs_token, json_of, snapshot, unique_user
+
+TASK_KEYS = {
+    "id", "user_id", "title", "description", "completed", "priority", "due_date",
+    "created_at", "updated_at",
+}  # fmt: skip
+
+
+def test_create_returns_201_location_and_the_task(server: LiveServer) -> None:
+    user = unique_user()
+    with server.client(hs_token(user, email="a@example.com", name="Ann")) as c:
+        r = c.post(
+            "/api/tasks",
+            json={
+                "title": "  Buy milk  ",
+                "description": "2 litres",
+                "priority": "high",
+                "due_date": "2030-01-02T03:04:05+02:00",
+            },
+        )
+        assert r.status_code == 201
+        task = json_of(r)
+        assert set(task) == TASK_KEYS
+        assert task["title"] == "Buy milk"
+        assert task["user_id"] == user
+        assert task["completed"] is False
+        assert task["priority"] == "high"
+        assert task["due_date"] == "2030-01-02T01:04:05+00:00"
+        assert task["created_at"].endswith("+00:00")
+        assert r.headers["location"] == f"/api/tasks/{task['id']}"
+        assert c.get(r.headers["location"]).json() == task
+
+
+def test_create_defaults_and_user_row(server: LiveServer, database: DatabaseURL) -> None:
+    user = unique_user()
+    with server.client(hs_token(user, email="b@example.com", name="Bo")) as c:
+        task = c.post("/api/tasks", json={"title": "t"}).json()
+    assert (task["description"], task["priority"], task["due_date"]) == (None, "medium", None)
+    rows = db_fetch(database, "SELECT id, email, name FROM users WHERE id = $1", user)
+    assert rows == [{"id": user, "email": "b@example.com", "name": "Bo"}]
+
+
+def test_user_row_refreshed_from_new_claims(server: LiveServer, database: DatabaseURL) -> None:
+    user = unique_user()
+    with server.client(hs_token(user, email="old@example.com", name="Old")) as c:
+        c.post("/api/tasks", json={"title": "t"}).raise_for_status()
+    with server.client(hs_token(user, email="new@example.com", name="New")) as c:
+        c.post("/api/tasks", json={"title": "t"}).raise_for_status()
+    rows = db_fetch(database, "SELECT email, name FROM users WHERE id = $1", user)
+    assert rows == [{"email": "new@example.com", "name": "New"}]
+
+
+def test_namespaced_routes_work_for_the_owner(server: LiveServer) -> None:
+    user = unique_user()
+    with server.client(hs_token(user)) as c:
+        r = c.post(f"/api/{user}/tasks", json={"title": "mine"})
+        assert r.status_code == 201
+        task_id = r.json()["id"]
+        assert r.headers["location"] == f"/api/{user}/tasks/{task_id}"
+        assert c.get(f"/api/{user}/tasks").json()[0]["id"] == task_id
+        assert c.get(f"/api/{user}/tasks/{task_id}").json()["title"] == "mine"
+        assert c.put(f"/api/{user}/tasks/{task_id}", json={"title": "x"}).json()["title"] == "x"
+        assert c.patch(f"/api/{user}/tasks/{task_id}/complete").json()["completed"] is True
+        assert c.delete(f"/api/{user}/tasks/{task_id}").status_code == 204
+        assert c.get(f"/api/{user}/tasks/{task_id}").status_code == 404
+
+
+def test_get_update_toggle_delete(server: LiveServer) -> None:
+    with server.client(hs_token(unique_user())) as c:
+        task = c.post("/api/tasks", json={"title": "a", "description": "d"}).json()
+        url = f"/api/tasks/{task['id']}"
+        assert c.get(url).json() == task
+
+        updated = c.put(url, json={"priority": "low"}).json()
+        assert updated["priority"] == "low"
+        assert updated["title"] == "a" and updated["description"] == "d"
+        assert updated["updated_at"] >= task["updated_at"]
+
+        cleared = c.put(url, json={"description": None, "due_date": "2031-05-06"}).json()
+        assert cleared["description"] is None
+        assert cleared["due_date"] == "2031-05-06T00:00:00+00:00"
+
+        assert c.patch(url + "/complete").json()["completed"] is True
+        assert c.patch(url + "/complete").json()["completed"] is False
+        assert c.patch(url + "/complete", json={"completed": True}).json()["completed"] is True
+        assert c.patch(url + "/complete", json={"completed": True}).json()["completed"] is True
+        assert c.patch(url + "/complete", json={}).json()["completed"] is False
+
+        r = c.delete(url)
+        assert r.status_code == 204 and r.content == b""
+        assert c.get(url).status_code == 404
+        assert c.delete(url).status_code == 404
+
+
+def test_put_ignores_read_only_and_unknown_fields(server: LiveServer) -> None:
+    user = unique_user()
+    with server.client(hs_token(user)) as c:
+        task = c.post("/api/tasks", json={"title": "a"}).json()
+        echoed = {**task, "title": "b", "id": 999999, "user_id": "someone-else",
+                  "created_at": "2000-01-01T00:00:00Z", "colour": "red"}  # fmt: skip
+        updated = c.put(f"/api/tasks/{task['id']}", json=echoed).json()
+        assert updated["id"] == task["id"]
+        assert updated["user_id"] == user
+        assert updated["created_at"] == task["created_at"]
+        assert updated["title"] == "b"
+
+
+@pytest.mark.parametrize("body", [{}, {"id": 1, "user_id": "x", "colour": "red"}])
+def test_empty_update_is_400(server: LiveServer, body: dict[str, object]) -> None:
+    with server.client(hs_token(unique_user())) as c:
+        task = c.post("/api/tasks", json={"title": "a"}).json()
+        r = c.put(f"/api/tasks/{task['id']}", json=body)
+        assert r.status_code == 400
+        assert json_of(r)["code"] == "validation_error"
+        assert c.get(f"/api/tasks/{task['id']}").json() == task
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "title"),
+        ({"title": None}, "title"),
+        ({"title": "   "}, "title"),
+        ({"title": "x" * 201}, "title"),
+        ({"title": 5}, "title"),
+        ({"title": "ok", "description": "d" * 1001}, "description"),
+        ({"title": "ok", "priority": "urgent"}, "priority"),
+        ({"title": "ok", "priority": None}, "priority"),
+        ({"title": "ok", "due_date": "next tuesday"}, "due_date"),
+        ({"title": "ok", "due_date": "0999-01-01"}, "due_date"),
+        ({"title": "ok", "completed": "yes"}, "completed"),
+        ({"title": "bad\u0000title"}, "title"),
+    ],
+)
+def test_create_validation_errors(
+    server: LiveServer, database: DatabaseURL, body: dict[str, object], field: str
+) -> None:
+    user = unique_user()
+    with server.client(hs_token(user)) as c:
+        r = c.post("/api/tasks", json=body)
+    assert r.status_code == 400, r.text
+    error = json_of(r)
+    assert error["code"] == "validation_error"
+    assert field in error["detail"]
+    assert [e["field"] for e in error["errors"]] == [field]
+    assert snapshot(database, user) == []
+
+
+def test_title_of_exactly_200_characters_is_accepted(server: LiveServer) -> None:
+    with server.client(hs_token(unique_user())) as c:
+        r = c.post("/api/tasks", json={"title": "x" * 200, "description": "d" * 1000})
+        assert r.status_code == 201
+
+
+def test_several_bad_fields_are_all_reported(server: LiveServer) -> None:
+    with server.client(hs_token(unique_user())) as c:
+        r = c.post("/api/tasks", json={"title": "", "description": "d" * 1001})
+    assert {e["field"] for e in r.json()["errors"]} == {"title", "description"}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"title": ""}, "title"),
+        ({"title": None}, "title"),
+        ({"completed": None}, "completed"),
+        ({"priority": "HIGHEST"}, "priority"),
+        ({"due_date": "2024-13-01"}, "due_date"),
+        ({"description": "d" * 1001}, "description"),
+    ],
+)
+def test_update_validation_errors_change_nothing(
+    server: LiveServer, body: dict[str, object], field: str
+) -> None:
+    with server.client(hs_token(unique_user())) as c:
+        task = c.post("/api/tasks", json={"title": "keep"}).json()
+        r = c.put(f"/api/tasks/{task['id']}", json={"description": "new", **body})
+        assert r.status_code == 400
+        assert [e["field"] for e in r.json()["errors"]] == [field]
+        assert c.get(f"/api/tasks/{task['id']}").json() == task
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/tasks/abc"),
+        ("GET", "/api/tasks/1.5"),
+        ("GET", "/api/tasks/0"),
+        ("GET", "/api/tasks/-3"),
+        ("GET", "/api/tasks/99999999999999999999999"),
+        ("PUT", "/api/tasks/abc"),
+        ("DELETE", "/api/tasks/abc"),
+        ("PATCH", "/api/tasks/abc/complete"),
+    ],
+)
+def test_bad_task_ids_are_400(server: LiveServer, method: str, path: str) -> None:
+    with server.client(hs_token(unique_user())) as c:
+        r = c.request(method, path, json={"title": "x"} if method == "PUT" else None)
+    assert r.status_code == 400
+    body = json_of(r)
+    assert body["code"] == "validation_error"
+    assert body["errors"][0]["field"] == "id"
+
+
+def test_missing_task_is_404_on_every_route(server: LiveServer) -> None:
+    with server.client(hs_token(unique_user())) as c:
+        for method, path in [
+            ("GET", "/api/tasks/987654321"),
+            ("PUT", "/api/tasks/987654321"),
+            ("DELETE", "/api/tasks/987654321"),
+            ("PATCH", "/api/tasks/987654321/complete"),
+        ]:
+            r = c.request(method, path, json={"title": "x"} if method == "PUT" else None)
+            assert r.status_code == 404, (method, path)
+            assert json_of(r) == {"detail": "Task not found.", "code": "not_found"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/api/tasks", None),
+        ("POST", "/api/tasks", {"title": "x"}),
+        ("GET", "/api/tasks/1", None),
+        ("PUT", "/api/tasks/1", {"title": "x"}),
+        ("DELETE", "/api/tasks/1", None),
+        ("PATCH", "/api/tasks/1/complete", None),
+    ],
+)
+def test_every_route_needs_a_token(
+    server: LiveServer, method: str, path: str, body: dict[str, str] | None
+) -> None:
+    with server.client() as c:
+        r = c.request(method, path, json=body)
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"] == "Bearer"
+        assert json_of(r)["code"] == "unauthenticated"
+        r = c.request(method, path, json=body, headers={"Authorization": "Bearer nonsense"})
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        r = c.request(method, path, json=body, headers={"Authorization": "Basic dXNlcjpwdw=="})
+        assert r.status_code == 401
+
+
+def test_other_namespace_is_403(server: LiveServer) -> None:
+    with server.client(hs_token(unique_user())) as c:
+        r = c.get("/api/someone-else/tasks")
+    assert r.status_code == 403
+    assert json_of(r)["code"] == "forbidden"
+
+
+def test_malformed_json_is_400(server: LiveServer) -> None:
+    with server.client(hs_token(unique_user())) as c:
+        for body in (b"{not json", b"[1, 2]", b'"title"'):
+            r = c.post("/api/tasks", content=body, headers={"content-type": "application/json"})
+            assert r.status_code == 400, body
+            assert json_of(r)["code"] == "validation_error"
+
+
+def test_unknown_route_and_method(server: LiveServer) -> None:
+    with server.client() as c:
+        r = c.get("/nope")
+        assert r.status_code == 404
+        assert json_of(r)["code"] == "not_found"
+        r = c.post("/healthz")
+        assert r.status_code == 405
+        assert json_of(r)["code"] == "method_not_allowed"
+
+
+def test_list_filters_headers_and_limits(server: LiveServer) -> None:
+    with server.client(hs_token(unique_user())) as c:
+        ids = [c.post("/api/tasks", json={"title": f"t{i}"}).json()["id"] for i in range(5)]
+        for task_id in ids[:2]:
+            c.patch(f"/api/tasks/{task_id}/complete").raise_for_status()
+        r = c.get("/api/tasks")
+        assert r.status_code == 200
+        assert [t["id"] for t in r.json()] == ids[::-1]
+        assert r.headers["x-total-count"] == "5"
+        assert "link" not in r.headers
+        pending = c.get("/api/tasks", params={"status": "pending"})
+        assert [t["id"] for t in pending.json()] == ids[:1:-1]
+        assert pending.headers["x-total-count"] == "3"
+        done = c.get("/api/tasks", params={"status": "completed", "order": "asc"})
+        assert [t["id"] for t in done.json()] == ids[:2]
+        page = c.get("/api/tasks", params={"limit": 2, "offset": 1})
+        assert [t["id"] for t in page.json()] == [ids[3], ids[2]]
+        assert page.headers["x-total-count"] == "5"
+        assert 'rel="next"' in page.headers["link"] and "offset=3" in page.headers["link"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 501}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"offset": -1}, "offset"),
+        ({"status": "done"}, "status"),
+        ({"sort": "colour"}, "sort"),
+        ({"order": "up"}, "order"),
+        ({"search": "x" * 201}, "search"),
+    ],
+)
+def test_list_query_validation(server: LiveServer, params: dict[str, object], field: str) -> None:
+    with server.client(hs_token(unique_user())) as c:
+        r = c.get("/api/tasks", params=params)
+    assert r.status_code == 400
+    assert json_of(r)["errors"][0]["field"] == field
+
+
+def test_cors_preflight_allows_the_frontend(server: LiveServer) -> None:
+    with server.client() as c:
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            r = c.options(
+                "/api/tasks/1",
+                headers={
+                    "Origin": "http://localhost:3000",
+                    "Access-Control-Request-Method": method,
+                    "Access-Control-Request-Headers": "authorization, content-type",
+                },
+            )
+            assert r.status_code == 200, method
+            assert r.headers["access-control-allow-origin"] == "http://localhost:3000"
+            assert method in r.headers["access-control-allow-methods"]
+            assert "authorization" in r.headers["access-control-allow-headers"].lower()
+        r = c.options(
+            "/api/tasks",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+        )
+        assert "access-control-allow-origin" not in r.headers
+
+
+def test_health_and_readiness(server: LiveServer) -> None:
+    with server.client() as c:
+        assert c.get("/healthz").json() == {"status": "ok"}
+        assert c.get("/readyz").json() == {"status": "ready"}
+
+
+def test_openapi_documents_the_contract(server: LiveServer) -> None:
+    with server.client() as c:
+        spec = c.get("/openapi.json").json()
+        assert c.get("/docs").status_code == 200
+    paths = spec["paths"]
+    for prefix in ("/api", "/api/{user_id}"):
+        assert set(paths[f"{prefix}/tasks"]) == {"get", "post"}
+        assert set(paths[f"{prefix}/tasks/{{task_id}}"]) == {"get", "put", "delete"}
+        assert set(paths[f"{prefix}/tasks/{{task_id}}/complete"]) == {"patch"}
+    create = paths["/api/tasks"]["post"]["responses"]
+    assert {"201", "400", "401"} <= set(create)
+    assert "Location" in create["201"]["headers"]
+    listing = paths["/api/tasks"]["get"]["responses"]["200"]
+    assert {"X-Total-Count", "Link"} <= set(listing["headers"])
+    assert "404" in paths["/api/tasks/{task_id}"]["get"]["responses"]
+    assert "204" in paths["/api/tasks/{task_id}"]["delete"]["responses"]
+    assert "403" in paths["/api/{user_id}/tasks"]["get"]["responses"]
+    error = spec["components"]["schemas"]["ErrorOut"]
+    assert set(error["properties"]) == {"detail", "code", "errors"}
