@@ -13,12 +13,11 @@ log = logging.getLogger(__name__)
 def start_embedded_postgres(data_dir: Path) -> DatabaseURL:
     """Start (or reuse) a PostgreSQL server whose files live in `data_dir/postgres`.
 
-    It keeps running after this process exits so the next start is instant;
-    `todo-api` reuses it, and stopping it is `pg_ctl stop -D <dir>`.
+    The data survives restarts; the server process stops when this process exits.
     """
     import pgserver  # imported lazily: a configured DATABASE_URL never needs it
 
     path = (data_dir / "postgres").resolve()
     path.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(path, cleanup_mode=None)  # type: ignore[attr-defined]
+    server = pgserver.get_server(path, cleanup_mode="stop")  # type: ignore[attr-defined]
     return DatabaseURL.parse(server.get_uri())

@@ -142,9 +142,10 @@ def _parse(env: Mapping[str, str]) -> Settings:
             if origin != "*" and urlsplit(origin).scheme not in ("http", "https"):
                 problems.append(f"CORS_ORIGINS entries must be http(s) origins or * (got {origin!r})")
 
+    n_problems_before_pool = len(problems)
     pool_min = integer("DB_POOL_MIN_SIZE", 1, 0, 100)
     pool_max = integer("DB_POOL_MAX_SIZE", 10, 1, 200)
-    if pool_min > pool_max:
+    if len(problems) == n_problems_before_pool and pool_min > pool_max:
         problems.append(f"DB_POOL_MIN_SIZE ({pool_min}) must not exceed DB_POOL_MAX_SIZE ({pool_max})")
 
     migrate_raw = (get("MIGRATE_ON_START") or "true").lower()

@@ -43,9 +43,9 @@ def alembic_config(url: DatabaseURL | None = None) -> Config:
     return config
 
 
-async def run_migrations(url: DatabaseURL, revision: str = "head") -> None:
-    """Upgrade to `revision` while holding an advisory lock, so instances starting
-    together take turns and the later ones find nothing left to do."""
+async def run_migrations(url: DatabaseURL, revision: str = "head", *, downgrade: bool = False) -> None:
+    """Upgrade (or downgrade) to `revision` while holding an advisory lock, so
+    instances starting together take turns and the later ones find nothing to do."""
     engine = create_async_engine(
         "postgresql+asyncpg://", async_creator=lambda: asyncpg.connect(url.asyncpg_dsn)
     )
@@ -53,7 +53,7 @@ async def run_migrations(url: DatabaseURL, revision: str = "head") -> None:
         async with engine.connect() as conn:
             await conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
             try:
-                await conn.run_sync(_upgrade, revision)
+                await conn.run_sync(_migrate, revision, downgrade)
                 await conn.commit()
             finally:
                 await conn.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
@@ -62,7 +62,7 @@ async def run_migrations(url: DatabaseURL, revision: str = "head") -> None:
         await engine.dispose()
 
 
-def _upgrade(sync_conn: Any, revision: str) -> None:
+def _migrate(sync_conn: Any, revision: str, downgrade: bool) -> None:
     config = alembic_config()
     config.attributes["connection"] = sync_conn
-    command.upgrade(config, revision)
+    (command.downgrade if downgrade else command.upgrade)(config, revision)

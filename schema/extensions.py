@@ -14,8 +14,11 @@ from schema.errors import DomainError
 log = logging.getLogger("schema")
 
 INTERNAL_MESSAGE = "Internal server error."
+# graphql-core 3.2: Variable "$input" got invalid value "x" at "input.dueDate"; ...
 _VARIABLE_ERROR = re.compile(r'^Variable "\$(?P<var>\w+)" got invalid value')
 _VARIABLE_PATH = re.compile(r' at "(?P<at>[\w.\[\]]+)"')
+# graphql-core 3.3: Variable '$input' has invalid value at .dueDate: ...
+_VARIABLE_ERROR_33 = re.compile(r"^Variable '\$(?P<var>\w+)' has invalid value(?: at (?P<at>[\w.\[\]]+))?:")
 
 
 def is_domain_error(error: GraphQLError) -> bool:
@@ -37,7 +40,9 @@ class ErrorCodes(MaskErrors):
         original = error.original_error
         if isinstance(original, DomainError):
             return _copy(error, original.message, original.extensions)
-        if original is None:
+        # A variable that fails its type is the client's mistake even when the
+        # coercion error carries an original exception (graphql-core 3.3 always does).
+        if original is None or (error.path is None and _variable_field(error.message) is not None):
             return _copy(error, error.message, {**(error.extensions or {}), **_client_code(error)})
         return _copy(error, INTERNAL_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"})
 
@@ -45,12 +50,24 @@ class ErrorCodes(MaskErrors):
 def _client_code(error: GraphQLError) -> dict[str, Any]:
     """Variables that fail their type are bad input; other early errors are
     documents that do not fit the schema."""
-    match = _VARIABLE_ERROR.match(error.message)
-    if match is None:
+    field = _variable_field(error.message)
+    if field is None:
         return {"code": "GRAPHQL_VALIDATION_FAILED"}
-    at = _VARIABLE_PATH.search(error.message)
-    field = at.group("at") if at else match.group("var")
-    return {"code": "BAD_USER_INPUT", "field": _snake(field.split(".")[-1].split("[")[0])}
+    return {"code": "BAD_USER_INPUT", "field": field}
+
+
+def _variable_field(message: str) -> str | None:
+    """The input field a variable coercion error is about, or None for other errors."""
+    match = _VARIABLE_ERROR_33.match(message)
+    if match is not None:
+        path = match.group("at") or match.group("var")
+    else:
+        match = _VARIABLE_ERROR.match(message)
+        if match is None:
+            return None
+        at = _VARIABLE_PATH.search(message)
+        path = at.group("at") if at else match.group("var")
+    return _snake(path.split(".")[-1].split("[")[0] or match.group("var"))
 
 
 def _snake(name: str) -> str:

@@ -1,0 +1,120 @@
+"""Configuration: DATABASE_URL as pasted from hosting dashboards, and one clear error per bad value."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+import pytest
+
+from api.settings import SettingsError, load_settings
+from db.url import DatabaseURL, DatabaseURLError
+
+NEON = (
+    "postgresql://neondb_owner:npg_secret@ep-cool-name-123456-pooler.eu-central-1.aws.neon.tech"
+    "/neondb?sslmode=require&channel_binding=require"
+)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "postgresql://u:p@db.example:5432/app",
+        "postgres://u:p@db.example:5432/app",
+        "postgresql+asyncpg://u:p@db.example:5432/app",
+    ],
+)
+def test_accepted_schemes(raw: str) -> None:
+    url = DatabaseURL.parse(raw)
+    assert url.asyncpg_dsn == "postgresql://u:p@db.example:5432/app"
+    assert url.database == "app"
+
+
+def test_neon_url_works_as_pasted() -> None:
+    url = DatabaseURL.parse(NEON)
+    query = parse_qs(urlsplit(url.asyncpg_dsn).query)
+    assert query == {"sslmode": ["require"]}  # channel_binding is libpq-only: dropped
+    assert url.sslmode == "require"
+    assert "npg_secret" not in url.redacted
+
+
+def test_translated_url_connects(server_url: DatabaseURL) -> None:
+    """asyncpg refuses channel_binding; the translated URL connects (sslmode=prefer here,
+    as the local server has no TLS)."""
+    parts = urlsplit(server_url.asyncpg_dsn)
+    sep = "&" if parts.query else "?"
+    raw = server_url.asyncpg_dsn + f"{sep}sslmode=prefer&channel_binding=require"
+
+    async def connect(dsn: str) -> int:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return int(await conn.fetchval("SELECT 1"))
+        finally:
+            await conn.close()
+
+    assert asyncio.run(connect(DatabaseURL.parse(raw).asyncpg_dsn)) == 1
+
+
+@pytest.mark.parametrize(
+    "raw", ["mysql://u@h/db", "http://h/db", "postgresql://h/db?sslmode=sometimes", "postgresql://h/db?foo=1"]
+)
+def test_bad_database_urls(raw: str) -> None:
+    with pytest.raises(DatabaseURLError):
+        DatabaseURL.parse(raw)
+
+
+def test_defaults_from_better_auth_url() -> None:
+    s = load_settings({"BETTER_AUTH_URL": "https://app.example.com/"})
+    assert s.jwt_jwks_url == "https://app.example.com/api/auth/jwks"
+    assert s.jwt_issuer == s.jwt_audience == "https://app.example.com"
+    assert not s.jwt_issuer_explicit and not s.jwt_audience_explicit
+    assert s.jwt_leeway_seconds == 30
+    assert s.cors_origins == ("http://localhost:3000", "http://127.0.0.1:3000")
+
+
+def test_explicit_values_win() -> None:
+    s = load_settings(
+        {
+            "BETTER_AUTH_URL": "https://app.example.com",
+            "JWT_JWKS_URL": "https://keys.example.com/jwks",
+            "JWT_ISSUER": "https://issuer.example.com",
+            "JWT_AUDIENCE": "tasks",
+            "CORS_ORIGINS": "https://a.example, https://b.example/",
+            "JWT_LEEWAY_SECONDS": "5",
+        }
+    )
+    assert s.jwt_jwks_url == "https://keys.example.com/jwks"
+    assert (s.jwt_issuer, s.jwt_audience) == ("https://issuer.example.com", "tasks")
+    assert s.jwt_issuer_explicit and s.jwt_audience_explicit
+    assert s.cors_origins == ("https://a.example", "https://b.example")
+    assert s.jwt_leeway_seconds == 5
+
+
+def test_every_bad_value_is_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(
+            {
+                "APP_ENV": "staging",
+                "DATABASE_URL": "mysql://x",
+                "BETTER_AUTH_URL": "not a url",
+                "JWT_LEEWAY_SECONDS": "lots",
+                "DB_POOL_MAX_SIZE": "0",
+                "CORS_ORIGINS": "ftp://x",
+            }
+        )
+    text = "\n".join(caught.value.problems)
+    for name in ("APP_ENV", "DATABASE_URL", "BETTER_AUTH_URL", "JWT_LEEWAY_SECONDS", "DB_POOL_MAX_SIZE",
+                 "CORS_ORIGINS"):  # fmt: skip
+        assert name in text
+    assert len(caught.value.problems) == 6
+
+
+def test_production_requires_auth_and_database() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"APP_ENV": "production"})
+    assert len(caught.value.problems) == 2
+    with pytest.raises(SettingsError):
+        load_settings({"APP_ENV": "production", "BETTER_AUTH_SECRET": "short", "DATABASE_URL": NEON})
+    ok = load_settings({"APP_ENV": "production", "BETTER_AUTH_SECRET": "s" * 32, "DATABASE_URL": NEON})
+    assert ok.is_production and ok.auth_configured
