@@ -20,7 +20,6 @@ from schema.types import (
     SortOrder,
     Task,
     TaskConnection,
-    TaskEdge,
     TaskSortField,
     TaskStatusFilter,
     User,
@@ -109,20 +108,23 @@ async def list_tasks(
     has_next = len(rows) > size
     rows = rows[:size]
     nodes = [Task.from_row(row) for row in rows]
-    cursors = [encode_cursor(sort.value, order.value, r["sort_value"], r["id"]) for r in rows]
+
+    def cursor_at(index: int) -> str:
+        row = rows[index]
+        return encode_cursor(sort.value, order.value, row["sort_value"], row["id"])
 
     async def count_total() -> int:
         return await queries.count_tasks(ctx.pool, flt)
 
     return TaskConnection(
-        edges=[TaskEdge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
         nodes=nodes,
         page_info=PageInfo(
             has_next_page=has_next,
             has_previous_page=after is not None or offset > 0,
-            start_cursor=cursors[0] if cursors else None,
-            end_cursor=cursors[-1] if cursors else None,
+            start_cursor=cursor_at(0) if rows else None,
+            end_cursor=cursor_at(-1) if rows else None,
         ),
+        cursor_at=cursor_at,
         count_total=count_total,
     )
 

@@ -11,6 +11,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.types import ExecutionContext
 
 from schema.extensions import ErrorCodes, is_domain_error
+from schema.fast_execution import FastListExecutor
 from schema.mutation import Mutation
 from schema.query import Query
 
@@ -28,6 +29,7 @@ class TaskSchema(strawberry.Schema):
 
 
 def build_schema(**kwargs: Any) -> TaskSchema:
+    kwargs.setdefault("execution_context_class", FastListExecutor)
     return TaskSchema(
         query=Query,
         mutation=Mutation,

@@ -89,10 +89,15 @@ class TaskEdge:
 
 @strawberry.type
 class TaskConnection:
-    edges: list[TaskEdge]
     nodes: list[Task]
     page_info: PageInfo
+    # Cursors and the total are computed only when a client asks for them.
+    cursor_at: strawberry.Private[Callable[[int], str]]
     count_total: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field
+    async def edges(self) -> list[TaskEdge]:
+        return [TaskEdge(cursor=self.cursor_at(i), node=node) for i, node in enumerate(self.nodes)]
 
     @strawberry.field(description="Tasks matching the filters, across all pages.")
     async def total_count(self) -> int:
