@@ -71,8 +71,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-async def list_tasks(
-    pool: Pool,
+def list_statement(
     flt: TaskFilter,
     *,
     sort: str,
@@ -80,8 +79,8 @@ async def list_tasks(
     limit: int,
     after: tuple[Any, int] | None = None,
     offset: int = 0,
-) -> list[asyncpg.Record]:
-    """One page, plus a `sort_value` column for building cursors."""
+) -> tuple[str, list[Any]]:
+    """The SQL and arguments of one page, with a `sort_value` column for cursors."""
     args: list[Any] = []
     where = _where(flt, args)
     key = _SORT_KEYS[(sort, descending)]
@@ -98,12 +97,31 @@ async def list_tasks(
         f" WHERE {where} ORDER BY {key} {direction}, id {direction}"
         f" LIMIT ${len(args) - 1} OFFSET ${len(args)}"
     )
+    return sql, args
+
+
+def count_statement(flt: TaskFilter) -> tuple[str, list[Any]]:
+    args: list[Any] = []
+    return f"SELECT count(*) FROM tasks WHERE {_where(flt, args)}", args
+
+
+async def list_tasks(
+    pool: Pool,
+    flt: TaskFilter,
+    *,
+    sort: str,
+    descending: bool,
+    limit: int,
+    after: tuple[Any, int] | None = None,
+    offset: int = 0,
+) -> list[asyncpg.Record]:
+    sql, args = list_statement(flt, sort=sort, descending=descending, limit=limit, after=after, offset=offset)
     return await pool.fetch(sql, *args)
 
 
 async def count_tasks(pool: Pool, flt: TaskFilter) -> int:
-    args: list[Any] = []
-    count: int = await pool.fetchval(f"SELECT count(*) FROM tasks WHERE {_where(flt, args)}", *args)
+    sql, args = count_statement(flt)
+    count: int = await pool.fetchval(sql, *args)
     return count
 
 

@@ -138,7 +138,9 @@ def task_selection(draw: st.DrawFn) -> tuple[str, list[str]]:
 def query(draw: st.DrawFn) -> str:
     roots: list[str] = []
     fragments: list[str] = []
-    for i, field in enumerate(draw(st.lists(st.sampled_from([*LIST_FIELDS, "boxes"]), min_size=1, max_size=3))):
+    for i, field in enumerate(
+        draw(st.lists(st.sampled_from([*LIST_FIELDS, "boxes"]), min_size=1, max_size=3))
+    ):
         selection, frags = draw(task_selection())
         fragments += [f.replace("fragment F", f"fragment R{i}F") for f in frags]
         selection = selection.replace("...F", f"...R{i}F")
