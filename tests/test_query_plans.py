@@ -24,6 +24,9 @@ from db.url import DatabaseURL
 USERS = 400
 TASKS_PER_USER = 60
 HEAVY_TASKS = 20_000
+COLUMNS = [
+    "user_id", "title", "description", "completed", "priority", "due_date", "created_at", "updated_at",
+]  # fmt: skip
 SORTS = ["created", "updated", "title", "due_date", "priority"]
 CURSOR_VALUES = {
     "created": datetime(2026, 6, 1, tzinfo=UTC),
@@ -53,16 +56,7 @@ async def _seed(url: DatabaseURL) -> None:
         await conn.copy_records_to_table(
             "tasks",
             records=rows(),
-            columns=[
-                "user_id",
-                "title",
-                "description",
-                "completed",
-                "priority",
-                "due_date",
-                "created_at",
-                "updated_at",
-            ],  # fmt: skip
+            columns=COLUMNS,
         )
         await conn.execute("ANALYZE users; ANALYZE tasks")
     finally:
@@ -92,15 +86,17 @@ def _shapes() -> Iterator[tuple[str, dict[str, Any]]]:
 SHAPES = list(_shapes())
 
 
+INDEX_SCANS = ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
+
+
 def _offending_nodes(plan: dict[str, Any]) -> Iterator[str]:
     node_type = plan.get("Node Type", "")
     if plan.get("Relation Name") == "tasks" or node_type == "Bitmap Index Scan":
         condition = plan.get("Index Cond", "")
         if node_type == "Seq Scan":
             yield "sequential scan on tasks"
-        elif node_type in ("Index Scan", "Index Only Scan", "Bitmap Index Scan"):
-            if "user_id =" not in condition:
-                yield f"{node_type} on {plan.get('Index Name')} not bounded by user_id: {condition!r}"
+        elif node_type in INDEX_SCANS and "user_id =" not in condition:
+            yield f"{node_type} on {plan.get('Index Name')} not bounded by user_id: {condition!r}"
     for child in plan.get("Plans", []):
         yield from _offending_nodes(child)
 
@@ -137,7 +133,8 @@ def test_the_checker_catches_a_full_scan(seeded: DatabaseURL) -> None:
         conn = await asyncpg.connect(seeded.asyncpg_dsn)
         try:
             raw = await conn.fetchval(
-                "EXPLAIN (FORMAT JSON) SELECT * FROM tasks WHERE title ILIKE '%x%' ORDER BY created_at LIMIT 5"
+                "EXPLAIN (FORMAT JSON)"
+                " SELECT * FROM tasks WHERE title ILIKE '%x%' ORDER BY created_at LIMIT 5"
             )
         finally:
             await conn.close()
