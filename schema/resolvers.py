@@ -114,6 +114,8 @@ async def list_tasks(
         return encode_cursor(sort.value, order.value, row["sort_value"], row["id"])
 
     async def count_total() -> int:
+        if after is None and not has_next and (rows or offset == 0):
+            return offset + len(rows)  # this page reaches the end: no need to count
         return await queries.count_tasks(ctx.pool, flt)
 
     return TaskConnection(

@@ -361,3 +361,16 @@ def test_openapi_documents_the_contract(server: LiveServer) -> None:
     assert "403" in paths["/api/{user_id}/tasks"]["get"]["responses"]
     error = spec["components"]["schemas"]["ErrorOut"]
     assert set(error["properties"]) == {"detail", "code", "errors"}
+
+
+def test_total_count_on_last_and_past_the_end_pages(server: LiveServer) -> None:
+    with server.client(hs_token(unique_user())) as c:
+        for i in range(5):
+            c.post("/api/tasks", json={"title": f"t{i}", "completed": i % 2 == 0}).raise_for_status()
+        last = c.get("/api/tasks", params={"limit": 10, "offset": 3})
+        assert len(last.json()) == 2 and last.headers["x-total-count"] == "5"
+        beyond = c.get("/api/tasks", params={"limit": 10, "offset": 50})
+        assert beyond.json() == [] and beyond.headers["x-total-count"] == "5"
+        done = c.get("/api/tasks", params={"status": "completed", "limit": 2, "offset": 2})
+        assert len(done.json()) == 1 and done.headers["x-total-count"] == "3"
+        assert "link" not in done.headers
