@@ -15,7 +15,7 @@ from typing import Any
 
 import jwt
 
-from api.jwks import JWKSCache
+from api.jwks import JWKSCache, VerificationKey
 from api.settings import Settings
 from schema.context import Viewer
 from schema.errors import Unauthenticated
@@ -34,7 +34,7 @@ def invalid(message: str) -> Unauthenticated:
 class _Verified:
     viewer: Viewer
     expires_at: float  # exp + leeway
-    kid: str | None  # None for HS256
+    key: VerificationKey | None  # the JWKS key it was verified with; None for HS256
 
 
 class TokenVerifier:
@@ -56,18 +56,22 @@ class TokenVerifier:
         now = time.time()
         hit = self._verified.get(token)
         if hit is not None:
-            if hit.expires_at > now and (hit.kid is None or await self._key_still_listed(hit.kid)):
+            if hit.expires_at > now and (hit.key is None or await self._key_still_listed(hit.key)):
                 self._verified.move_to_end(token)
                 return hit.viewer
-            del self._verified[token]
+            # pop: a concurrent request with the same token may have dropped it during the await
+            self._verified.pop(token, None)
         verified = await self._verify(token, now)
         self._verified[token] = verified
         if len(self._verified) > VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)
         return verified.viewer
 
-    async def _key_still_listed(self, kid: str) -> bool:
-        return self._jwks is not None and await self._jwks.get(kid) is not None
+    async def _key_still_listed(self, key: VerificationKey) -> bool:
+        # The same key object, not merely the same kid: a key without a kid, or a kid reused
+        # for a new key, must not keep vouching for tokens of a withdrawn key. (Each refetch
+        # builds new key objects, so cached tokens are re-verified once per refetch.)
+        return self._jwks is not None and await self._jwks.get(key.kid) is key
 
     async def _verify(self, token: str, now: float) -> _Verified:
         try:
@@ -97,7 +101,7 @@ class TokenVerifier:
             raise invalid("The bearer token's algorithm does not match its signing key.")
         claims = self._decode(token, key.key, key.algorithms)
         self._check_iss_aud(claims, True, True)
-        return _Verified(_viewer(claims), _expiry(claims, self._leeway), key.kid)
+        return _Verified(_viewer(claims), _expiry(claims, self._leeway), key)
 
     def _decode(self, token: str, key: Any, algorithms: tuple[str, ...]) -> dict[str, Any]:
         _check_claim_types(token)
@@ -181,6 +185,11 @@ def _viewer(claims: dict[str, Any]) -> Viewer:
 
 
 def _optional_text(value: object) -> str | None:
-    if isinstance(value, str) and value and len(value) <= MAX_CLAIM_LENGTH and "\x00" not in value:
-        return value
-    return None
+    """A profile claim we can store, or None: these are informational only."""
+    if not isinstance(value, str) or not value or len(value) > MAX_CLAIM_LENGTH or "\x00" in value:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value

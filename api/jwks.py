@@ -160,7 +160,9 @@ class JWKSCache:
         for jwk in raw_keys:
             if isinstance(jwk, dict) and (key := key_from_jwk(jwk)) is not None:
                 keys[key.kid] = key
-        if not keys:
+        # An empty list is an answer, not a failure: Better Auth serves {"keys": []} once
+        # every key is past its expiry + grace period, and those keys must stop working.
+        if not keys and raw_keys:
             raise JWKSFetchError("no usable signing keys")
         return keys
 

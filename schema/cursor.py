@@ -9,14 +9,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from schema.errors import ValidationFailed
+from schema.types import TaskPriority
 from schema.validation import MAX_TASK_ID
 
 _VERSION = 1
 _TIME_SORTS = frozenset({"created", "updated", "due_date"})
+_PRIORITIES = frozenset(p.value for p in TaskPriority)
 
 
 def encode_cursor(sort: str, order: str, key: Any, task_id: int) -> str:
@@ -49,8 +51,13 @@ def decode_cursor(cursor: str, sort: str, order: str) -> tuple[Any, int]:
             key = datetime.fromisoformat(key)
             if key.tzinfo is None:
                 raise ValueError
-        elif sort not in _TIME_SORTS and not isinstance(key, str):
+            key = key.astimezone(UTC)  # OverflowError when the instant is out of range
+        elif not isinstance(key, str):
             raise TypeError
-    except (TypeError, ValueError):
+        elif "\x00" in key or (sort == "priority" and key not in _PRIORITIES):
+            raise ValueError  # the database would reject it
+        else:
+            key.encode()  # lone surrogates: UnicodeEncodeError, a ValueError
+    except (TypeError, ValueError, OverflowError):
         raise ValidationFailed.single("after", "is not a cursor this API issued") from None
     return key, task_id

@@ -6,7 +6,7 @@ import logging
 import re
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
 
 from schema.errors import DomainError
@@ -21,10 +21,6 @@ _VARIABLE_PATH = re.compile(r' at "(?P<at>[\w.\[\]]+)"')
 _VARIABLE_ERROR_33 = re.compile(r"^Variable '\$(?P<var>\w+)' has invalid value(?: at (?P<at>[\w.\[\]]+))?:")
 
 
-def is_domain_error(error: GraphQLError) -> bool:
-    return isinstance(error.original_error, DomainError)
-
-
 class ErrorCodes(MaskErrors):
     """Domain errors keep their message and gain their code; errors raised before
     execution (syntax, validation, variable coercion) are the client's and say so;
@@ -34,22 +30,26 @@ class ErrorCodes(MaskErrors):
         super().__init__(should_mask_error=lambda _: True, error_message=INTERNAL_MESSAGE)
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return [self._with_code(error) for error in errors]
+        return [with_code(error) for error in errors]
 
-    def _with_code(self, error: GraphQLError) -> GraphQLError:
-        original = error.original_error
-        if isinstance(original, DomainError):
-            return _copy(error, original.message, original.extensions)
-        # A variable that fails its type is the client's mistake even when the
-        # coercion error carries an original exception (graphql-core 3.3 always does).
-        if original is None or (error.path is None and _variable_field(error.message) is not None):
-            return _copy(error, error.message, {**(error.extensions or {}), **_client_code(error)})
-        return _copy(error, INTERNAL_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"})
+
+def with_code(error: GraphQLError) -> GraphQLError:
+    """The error as the client sees it: a stable code, internals masked."""
+    original = error.original_error
+    if isinstance(original, DomainError):
+        return _copy(error, original.message, original.extensions)
+    # A variable that fails its type is the client's mistake even when the
+    # coercion error carries an original exception (graphql-core 3.3 always does).
+    if original is None or (error.path is None and _variable_field(error.message) is not None):
+        return _copy(error, error.message, {**(error.extensions or {}), **_client_code(error)})
+    return _copy(error, INTERNAL_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"})
 
 
 def _client_code(error: GraphQLError) -> dict[str, Any]:
     """Variables that fail their type are bad input; other early errors are
     documents that do not fit the schema."""
+    if isinstance(error, GraphQLSyntaxError):
+        return {"code": "GRAPHQL_PARSE_FAILED"}
     field = _variable_field(error.message)
     if field is None:
         return {"code": "GRAPHQL_VALIDATION_FAILED"}

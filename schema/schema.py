@@ -8,9 +8,9 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 
-from schema.extensions import ErrorCodes, is_domain_error
+from schema.extensions import ErrorCodes, with_code
 from schema.fast_execution import FastListExecutor
 from schema.mutation import Mutation
 from schema.query import Query
@@ -19,12 +19,20 @@ log = logging.getLogger("schema")
 
 
 class TaskSchema(strawberry.Schema):
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        # An error raised inside an extension hook (ParserCache raises syntax errors
+        # from on_parse) leaves the operation before ErrorCodes sees it: code it here.
+        result = await super().execute(*args, **kwargs)
+        if result.errors:
+            result.errors = [e if (e.extensions or {}).get("code") else with_code(e) for e in result.errors]
+        return result
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         # Client mistakes and domain outcomes are not server errors; log only the rest.
         for error in errors:
-            if error.original_error is not None and not is_domain_error(error):
+            if (with_code(error).extensions or {}).get("code") == "INTERNAL_SERVER_ERROR":
                 log.error("GraphQL resolver failed", exc_info=error.original_error)
 
 

@@ -79,8 +79,8 @@ def clean_search(raw: str | None) -> str | None:
     if raw is None:
         return None
     text = raw.strip()
-    if "\x00" in text:
-        raise ValidationFailed.single("search", "must not contain NUL characters")
+    if (problem := _unstorable(text)) is not None:
+        raise ValidationFailed.single("search", problem)
     if len(text) > SEARCH_MAX_LENGTH:
         raise ValidationFailed.single("search", f"must be at most {SEARCH_MAX_LENGTH} characters")
     return text or None
@@ -98,6 +98,17 @@ def check_offset(value: int) -> int:
     return value
 
 
+def _unstorable(text: str) -> str | None:
+    """PostgreSQL text holds neither NUL nor unpaired UTF-16 surrogates (valid in JSON)."""
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text (no unpaired surrogates)"
+    return None
+
+
 def _required(value: Any, field: str, errors: list[FieldError]) -> Any:
     if value is None:
         errors.append(FieldError(field, "must not be null"))
@@ -113,8 +124,8 @@ def _title(value: str | None, errors: list[FieldError]) -> str | None:
         errors.append(FieldError("title", "must not be blank"))
     elif len(title) > TITLE_MAX_LENGTH:
         errors.append(FieldError("title", f"must be at most {TITLE_MAX_LENGTH} characters"))
-    elif "\x00" in title:
-        errors.append(FieldError("title", "must not contain NUL characters"))
+    elif (problem := _unstorable(title)) is not None:
+        errors.append(FieldError("title", problem))
     return title
 
 
@@ -123,8 +134,8 @@ def _description(value: str | None, errors: list[FieldError]) -> str | None:
         return None
     if len(value) > DESCRIPTION_MAX_LENGTH:
         errors.append(FieldError("description", f"must be at most {DESCRIPTION_MAX_LENGTH} characters"))
-    elif "\x00" in value:
-        errors.append(FieldError("description", "must not contain NUL characters"))
+    elif (problem := _unstorable(value)) is not None:
+        errors.append(FieldError("description", problem))
     return value
 
 

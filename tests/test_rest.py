@@ -374,3 +374,16 @@ def test_total_count_on_last_and_past_the_end_pages(server: LiveServer) -> None:
         done = c.get("/api/tasks", params={"status": "completed", "limit": 2, "offset": 2})
         assert len(done.json()) == 1 and done.headers["x-total-count"] == "3"
         assert "link" not in done.headers
+
+
+@pytest.mark.parametrize("text", ["\ud800", "a\udfffb"])
+def test_unpaired_surrogates_are_a_validation_error(server: LiveServer, text: str) -> None:
+    """Valid JSON, but not storable text: a 400, never a 500."""
+    with server.client(hs_token(unique_user(), name="x\ud800")) as c:
+        r = c.post("/api/tasks", content=f'{{"title": "{ascii(text)[1:-1]}"}}'.encode(),
+                   headers={"content-type": "application/json"})  # fmt: skip
+        assert r.status_code == 400 and r.json()["errors"][0]["field"] == "title"
+        r = c.post("/api/tasks", json={"title": "ok"})
+        assert r.status_code == 201  # an unstorable name claim is dropped, not fatal
+        r = c.get("/api/tasks?search=%ED%A0%80")  # a surrogate's bytes: not UTF-8 at all
+        assert r.status_code in (200, 400), r.text
