@@ -7,7 +7,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from schema.extensions import ErrorCodes, with_code
@@ -16,6 +16,9 @@ from schema.mutation import Mutation
 from schema.query import Query
 
 log = logging.getLogger("schema")
+
+MAX_TOKENS = 2000
+MAX_ALIASES = 20
 
 
 class TaskSchema(strawberry.Schema):
@@ -43,6 +46,9 @@ def build_schema(**kwargs: Any) -> TaskSchema:
         mutation=Mutation,
         # Factories, not instances: one extension object per request.
         extensions=[
+            # Bounded documents: one request cannot fan out into hundreds of queries.
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
             ErrorCodes,

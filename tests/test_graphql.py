@@ -866,3 +866,17 @@ def test_rest_offset_walk(
                     assert part in url, (part, url)
     assert sizes == [100, 100, 50]
     assert seen == expected
+
+
+def test_oversized_documents_are_refused(server: LiveServer) -> None:
+    """Aliases could turn one request into hundreds of queries: bounded, with a clear code."""
+    many_aliases = "{ " + " ".join(f"a{i}: tasks(first: 100) {{ totalCount }}" for i in range(25)) + " }"
+    many_tokens = "{ tasks { nodes { " + " ".join(["id"] * 1500) + " } } }"
+    with server.client(hs_token(unique_user())) as c:
+        for document in (many_aliases, many_tokens):
+            body = c.post("/graphql", json={"query": document}).json()
+            assert body.get("data") is None
+            assert body["errors"][0]["extensions"]["code"] in (
+                "GRAPHQL_VALIDATION_FAILED",
+                "GRAPHQL_PARSE_FAILED",
+            ), body
