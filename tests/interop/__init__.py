@@ -1,0 +1,1 @@
+"""Interop tests against a real Better Auth server (Node); see README.md here."""
