@@ -72,7 +72,7 @@ class JWKSCache:
         client: httpx.AsyncClient,
         *,
         cache_seconds: float = 300,
-        min_refresh_seconds: float = 30,
+        min_refresh_seconds: float = 5,
         timeout_seconds: float = 3,
     ) -> None:
         self.url = url
@@ -145,6 +145,12 @@ class JWKSCache:
 
     async def _download(self) -> dict[str | None, VerificationKey]:
         response = await self._client.get(self.url, headers={"Accept": "application/json"})
+        if response.status_code == 404:
+            # A definite "no keys here", e.g. Better Auth with a custom HS256 signer
+            # (its JWKS endpoint is off): asymmetric tokens get 401, not a retryable 503.
+            if self._fetched_at is None or self._keys:
+                log.warning("JWKS at %s answers 404: no asymmetric tokens will be accepted", self.url)
+            return {}
         if response.status_code != 200:
             raise JWKSFetchError(f"HTTP {response.status_code}")
         if len(response.content) > MAX_JWKS_BYTES:

@@ -43,7 +43,7 @@ class Settings:
     jwt_audience_explicit: bool = False
     jwt_leeway_seconds: int = 30
     jwks_cache_seconds: int = 300
-    jwks_min_refresh_seconds: float = 30.0
+    jwks_min_refresh_seconds: float = 5.0
     jwks_fetch_timeout_seconds: float = 3.0
     cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
     db_pool_min_size: int = 1
@@ -165,7 +165,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         jwt_audience_explicit=audience is not None,
         jwt_leeway_seconds=integer("JWT_LEEWAY_SECONDS", 30, 0, 600),
         jwks_cache_seconds=integer("JWKS_CACHE_SECONDS", 300, 1, 86400),
-        jwks_min_refresh_seconds=number("JWKS_MIN_REFRESH_SECONDS", 30.0, 0.0, 3600.0),
+        jwks_min_refresh_seconds=number("JWKS_MIN_REFRESH_SECONDS", 5.0, 0.0, 3600.0),
         jwks_fetch_timeout_seconds=number("JWKS_FETCH_TIMEOUT_SECONDS", 3.0, 0.1, 60.0),
         cors_origins=origins,
         db_pool_min_size=pool_min,

@@ -1,0 +1,364 @@
+"""The JWKS cache under a slow, down or broken auth server, under load, and across key rotation.
+
+Each test runs its own JWKS endpoint and its own service, so the cache state is known.
+Elapsed-time bounds are hang checks (generous), not performance assertions.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from jwt.algorithms import OKPAlgorithm
+
+from db.url import DatabaseURL
+from tests.support import (
+    JWKSServer,
+    auth,
+    json_of,
+    live_server,
+    settings_for,
+    snapshot,
+    unique_user,
+    wait_until,
+)
+
+ISSUER = "http://auth.test"
+FETCH_TIMEOUT = 0.5  # JWKS_FETCH_TIMEOUT_SECONDS
+SLOW = 2.0  # a JWKS response delay well beyond FETCH_TIMEOUT
+FAIL_FAST = FETCH_TIMEOUT + 1.5  # upper bound for a request that needed a fetch which failed
+MODES = ["slow", "down", "http_500", "invalid_json"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Key:
+    kid: str | None
+    private: ed25519.Ed25519PrivateKey
+    jwk: dict[str, Any]
+
+    def token(self, sub: str, **claims: Any) -> str:
+        now = int(time.time())
+        payload = {"sub": sub, "iss": ISSUER, "aud": ISSUER, "iat": now, "exp": now + 600, **claims}
+        headers = {"kid": self.kid} if self.kid is not None else None
+        return jwt.encode(payload, self.private, algorithm="EdDSA", headers=headers)
+
+
+def make_key(*, with_kid: bool = True) -> Key:
+    private = ed25519.Ed25519PrivateKey.generate()
+    jwk = OKPAlgorithm.to_jwk(private.public_key(), as_dict=True)
+    kid = f"key-{uuid.uuid4().hex[:8]}" if with_kid else None
+    if kid is not None:
+        jwk["kid"] = kid
+    return Key(kid, private, {**jwk, "use": "sig", "alg": "EdDSA"})
+
+
+@contextmanager
+def jwks_server(*keys: Key) -> Iterator[JWKSServer]:
+    server = JWKSServer(keys=[k.jwk for k in keys]).start()
+    try:
+        yield server
+    finally:
+        server.stop()  # also fine after a test stopped it itself
+
+
+@contextmanager
+def service(
+    database: DatabaseURL,
+    jwks: JWKSServer,
+    *,
+    cache: str = "300",
+    min_refresh: str = "0.2",
+    timeout: float = FETCH_TIMEOUT,
+) -> Iterator[httpx.Client]:
+    settings = settings_for(
+        database,
+        BETTER_AUTH_URL=ISSUER,
+        JWT_JWKS_URL=jwks.url,
+        JWKS_CACHE_SECONDS=cache,
+        JWKS_MIN_REFRESH_SECONDS=min_refresh,
+        JWKS_FETCH_TIMEOUT_SECONDS=str(timeout),
+    )
+    with live_server(settings) as srv, httpx.Client(base_url=srv.url, timeout=30) as client:
+        yield client
+
+
+def break_jwks(jwks: JWKSServer, mode: str) -> None:
+    if mode == "slow":
+        jwks.delay = SLOW
+    elif mode == "down":
+        jwks.stop()  # connection refused from now on
+    elif mode == "http_500":
+        jwks.status = 500
+    elif mode == "invalid_json":
+        jwks.body = b'{"keys": [ not json'
+    else:
+        raise AssertionError(mode)
+
+
+def repair_jwks(jwks: JWKSServer) -> None:
+    jwks.delay, jwks.status, jwks.body = 0.0, 200, None
+
+
+def timed(call: Callable[..., T], *args: Any) -> tuple[T, float]:
+    start = time.monotonic()
+    result = call(*args)
+    return result, time.monotonic() - start
+
+
+def list_tasks(client: httpx.Client, token: str) -> httpx.Response:
+    return client.get("/api/tasks", headers=auth(token))
+
+
+def assert_auth_unavailable(r: httpx.Response, elapsed: float) -> None:
+    assert r.status_code == 503, r.text
+    assert json_of(r)["code"] == "auth_unavailable"
+    assert elapsed < FAIL_FAST, f"took {elapsed:.2f}s: the request waited on the JWKS endpoint"
+
+
+def assert_unauthenticated(r: httpx.Response) -> None:
+    assert r.status_code == 401, r.text
+    assert json_of(r)["code"] == "unauthenticated"
+
+
+def concurrently(n: int, call: Callable[[int], T]) -> list[T]:
+    """Run call(0..n-1) on n threads released together."""
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> T:
+        barrier.wait()
+        return call(i)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(run, range(n)))
+
+
+# --- outages ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_outage_keeps_cached_keys_working_and_fails_fast_for_new_ones(
+    database: DatabaseURL, mode: str
+) -> None:
+    key = make_key()
+    user = unique_user()
+    with jwks_server(key) as jwks, service(database, jwks, cache="1") as client:
+        seen = key.token(user)
+        assert list_tasks(client, seen).status_code == 200
+        hits = jwks.hits
+        break_jwks(jwks, mode)
+        time.sleep(1.1)  # past JWKS_CACHE_SECONDS: each use of the key now tries to revalidate
+
+        # Over ~0.7 s, several background revalidations (min refresh 0.2 s) fail meanwhile.
+        deadline = time.monotonic() + 0.7
+        while time.monotonic() < deadline:
+            for token in (seen, key.token(user, jti=uuid.uuid4().hex)):  # cached result / new token
+                r, elapsed = timed(list_tasks, client, token)
+                assert r.status_code == 200, r.text
+                assert elapsed < FETCH_TIMEOUT, f"took {elapsed:.2f}s: a cached key waited on a fetch"
+            time.sleep(0.1)
+        if mode != "down":
+            assert jwks.hits > hits, "the stale cache never tried to revalidate: outage not exercised"
+
+        # A key id not in the cache needs a fetch, which cannot succeed: 503, quickly.
+        for _ in range(2):
+            other = make_key()
+            r, elapsed = timed(list_tasks, client, other.token(user))
+            assert_auth_unavailable(r, elapsed)
+            time.sleep(0.25)  # also past the min refresh interval: a new attempt each time
+
+        if mode != "down":
+            new = make_key()
+            jwks.keys = [key.jwk, new.jwk]
+            repair_jwks(jwks)
+            assert wait_until(lambda: list_tasks(client, new.token(user)).status_code == 200, timeout=5)
+            assert list_tasks(client, key.token(user)).status_code == 200
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_cached_keys_fails_fast_and_writes_nothing(database: DatabaseURL, mode: str) -> None:
+    key = make_key()
+    with jwks_server(key) as jwks:
+        break_jwks(jwks, mode)  # before the service starts: its start-up fetch fails
+        with service(database, jwks) as client:
+            user = unique_user()
+            token = key.token(user)
+            for _ in range(3):  # within and past the min refresh interval after a failure
+                r, elapsed = timed(
+                    lambda: client.post("/api/tasks", json={"title": "t"}, headers=auth(token))
+                )
+                assert_auth_unavailable(r, elapsed)
+                assert r.headers.get("www-authenticate") is None
+                time.sleep(0.25)
+            assert snapshot(database, user) == []
+
+            query = {"query": "{ me { id } }"}
+            r, elapsed = timed(lambda: client.post("/graphql", json=query, headers=auth(token)))
+            assert elapsed < FAIL_FAST
+            assert r.status_code == 200
+            assert r.json()["errors"][0]["extensions"]["code"] == "AUTH_UNAVAILABLE"
+
+            if mode != "down":
+                repair_jwks(jwks)
+                assert wait_until(lambda: list_tasks(client, token).status_code == 200, timeout=5)
+                r = client.post("/api/tasks", json={"title": "t"}, headers=auth(token))
+                assert r.status_code == 201, r.text
+
+
+def test_jwks_answering_404_means_no_keys_not_an_outage(database: DatabaseURL) -> None:
+    """Better Auth with a custom HS256 signer turns /api/auth/jwks off (404): an asymmetric
+    token is then simply not trusted (401, so clients sign in again), not 'retry later'."""
+    key = make_key()
+    with jwks_server(key) as jwks:
+        jwks.status = 404
+        with service(database, jwks) as client:
+            user = unique_user()
+            r = client.post("/api/tasks", json={"title": "t"}, headers=auth(key.token(user)))
+            assert_unauthenticated(r)
+            assert snapshot(database, user) == []
+            jwks.status = 200  # the endpoint comes back: its keys are used again
+            assert wait_until(lambda: list_tasks(client, key.token(user)).status_code == 200, timeout=5)
+
+
+# --- concurrency and floods ------------------------------------------------------------------
+
+
+def test_concurrent_requests_for_a_new_key_share_one_fetch(database: DatabaseURL) -> None:
+    old, new = make_key(), make_key()
+    # No min refresh interval: only the sharing of the in-flight fetch limits fetches here.
+    with jwks_server(old) as jwks, service(database, jwks, min_refresh="0", timeout=5) as client:
+        jwks.keys = [old.jwk, new.jwk]
+        jwks.delay = 1.0  # every request below arrives while the fetch is in flight
+        hits = jwks.hits
+        results = concurrently(20, lambda _: list_tasks(client, new.token(unique_user())).status_code)
+        assert results == [200] * 20
+        assert jwks.hits - hits == 1
+
+
+def test_concurrent_requests_on_an_empty_cache_share_one_fetch(database: DatabaseURL) -> None:
+    key = make_key()
+    with jwks_server(key) as jwks:
+        jwks.status = 500  # the start-up fetch fails: nothing cached
+        with service(database, jwks, min_refresh="0", timeout=5) as client:
+            repair_jwks(jwks)
+            jwks.delay = 1.0
+            hits = jwks.hits
+            results = concurrently(20, lambda _: list_tasks(client, key.token(unique_user())).status_code)
+            assert results == [200] * 20
+            assert jwks.hits - hits == 1
+
+
+def test_concurrent_unknown_kids_share_one_fetch(database: DatabaseURL) -> None:
+    key = make_key()
+    with jwks_server(key) as jwks, service(database, jwks, min_refresh="0", timeout=5) as client:
+        jwks.delay = 1.5
+        hits = jwks.hits
+        results = concurrently(20, lambda _: list_tasks(client, make_key().token(unique_user())))
+        for r in results:
+            assert_unauthenticated(r)
+        assert jwks.hits - hits == 1
+
+
+def test_unknown_kid_flood_is_rate_limited(database: DatabaseURL) -> None:
+    key = make_key()
+    with jwks_server(key) as jwks, service(database, jwks, min_refresh="2") as client:
+        time.sleep(2.1)  # past the interval since the start-up fetch: one refetch is allowed
+        hits = jwks.hits
+        forged = make_key()  # right key type, not listed; each request names a random kid
+
+        def attempt(_: int) -> httpx.Response:
+            token = jwt.encode(
+                {"sub": unique_user(), "iss": ISSUER, "aud": ISSUER, "exp": int(time.time()) + 600},
+                forged.private,
+                algorithm="EdDSA",
+                headers={"kid": uuid.uuid4().hex},
+            )
+            return list_tasks(client, token)
+
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            responses, elapsed = timed(lambda: list(pool.map(attempt, range(50))))
+        for r in responses:
+            assert_unauthenticated(r)  # an unknown key, not an outage
+        assert 1 <= jwks.hits - hits <= 2, f"{jwks.hits - hits} fetches for 50 unknown kids in {elapsed:.1f}s"
+        assert list_tasks(client, key.token(unique_user())).status_code == 200
+
+
+# --- rotation --------------------------------------------------------------------------------
+
+
+def test_key_rotation_without_restart(database: DatabaseURL) -> None:
+    old, new = make_key(), make_key()
+    user = unique_user()
+    with jwks_server(old) as jwks, service(database, jwks, cache="1", timeout=2) as client:
+        old_token = old.token(user)
+        assert list_tasks(client, old_token).status_code == 200
+        assert list_tasks(client, old_token).status_code == 200  # now a cached verification
+
+        # A new key is published: tokens naming it work at once (past the min refresh interval).
+        jwks.keys = [old.jwk, new.jwk]
+        time.sleep(0.3)
+        new_token = new.token(user)
+        assert list_tasks(client, new_token).status_code == 200
+
+        # The old key is still listed: its tokens keep working across cache refreshes.
+        hits = jwks.hits
+        time.sleep(1.1)
+        for _ in range(3):
+            assert list_tasks(client, old_token).status_code == 200
+            assert list_tasks(client, old.token(user, jti=uuid.uuid4().hex)).status_code == 200
+            time.sleep(0.3)
+        assert jwks.hits > hits, "the cache was never revalidated"
+
+        # The old key is withdrawn: within a few seconds its tokens, even the one verified
+        # and cached before, are refused; the new key's tokens still work.
+        jwks.keys = [new.jwk]
+        assert wait_until(lambda: list_tasks(client, old_token).status_code == 401, timeout=5)
+        assert_unauthenticated(list_tasks(client, old_token))
+        assert_unauthenticated(list_tasks(client, old.token(user, jti=uuid.uuid4().hex)))
+        assert list_tasks(client, new_token).status_code == 200
+        assert list_tasks(client, new.token(user, jti=uuid.uuid4().hex)).status_code == 200
+
+
+def test_rotation_of_a_key_without_kid_revokes_its_cached_tokens(database: DatabaseURL) -> None:
+    # A JWKS with a single key that has no "kid": tokens without a kid use that key.
+    old, new = make_key(with_kid=False), make_key(with_kid=False)
+    user = unique_user()
+    with jwks_server(old) as jwks, service(database, jwks, cache="1", timeout=2) as client:
+        old_token = old.token(user)
+        assert "kid" not in jwt.get_unverified_header(old_token)
+        assert list_tasks(client, old_token).status_code == 200
+        assert list_tasks(client, old_token).status_code == 200  # now a cached verification
+
+        jwks.keys = [new.jwk]
+        new_token = new.token(user)
+        assert wait_until(lambda: list_tasks(client, new_token).status_code == 200, timeout=5)
+        assert wait_until(lambda: list_tasks(client, old_token).status_code == 401, timeout=5)
+        assert_unauthenticated(list_tasks(client, old.token(user, jti=uuid.uuid4().hex)))
+
+
+def test_concurrent_reuse_of_a_cached_token_after_its_key_is_withdrawn(database: DatabaseURL) -> None:
+    # Several requests carrying the same already-verified token while the cache refetches
+    # to find out whether its key is still listed: every one of them gets a clean 401.
+    old, new = make_key(), make_key()
+    user = unique_user()
+    with jwks_server(old, new) as jwks, service(database, jwks, cache="1", timeout=3) as client:
+        old_token = old.token(user)
+        assert list_tasks(client, old_token).status_code == 200
+        jwks.keys = [new.jwk]
+        jwks.delay = 0.5
+        time.sleep(1.1)  # the cache is stale
+        assert list_tasks(client, new.token(user)).status_code == 200  # starts a background refetch
+        time.sleep(0.8)  # refetch done: the old key is gone, and another fetch is allowed
+        responses = concurrently(10, lambda _: list_tasks(client, old_token))
+        assert [r.status_code for r in responses] == [401] * 10, [r.text for r in responses]
