@@ -10,13 +10,14 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
 from db.url import DatabaseURL, DatabaseURLError
 
+N = TypeVar("N", int, float)
 AppEnv = Literal["development", "test", "production"]
 DEFAULT_CORS_ORIGINS = ("http://localhost:3000", "http://127.0.0.1:3000")
 DEV_SECRET_FILE = "dev-jwt-secret"
@@ -77,27 +78,17 @@ def _parse(env: Mapping[str, str]) -> Settings:
         value = env.get(name, "").strip()
         return value or None
 
-    def integer(name: str, default: int, low: int, high: int) -> int:
+    def number(name: str, default: N, low: N, high: N) -> N:
+        """An int or float setting (the type of `default`), within [low, high]."""
         raw = get(name)
         if raw is None:
             return default
+        kind = type(default)
         try:
-            value = int(raw)
+            value = kind(raw)
         except ValueError:
-            problems.append(f"{name} must be an integer (got {raw!r})")
-            return default
-        if not low <= value <= high:
-            problems.append(f"{name} must be between {low} and {high} (got {value})")
-        return value
-
-    def number(name: str, default: float, low: float, high: float) -> float:
-        raw = get(name)
-        if raw is None:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            problems.append(f"{name} must be a number (got {raw!r})")
+            article = "an integer" if kind is int else "a number"
+            problems.append(f"{name} must be {article} (got {raw!r})")
             return default
         if not low <= value <= high:
             problems.append(f"{name} must be between {low} and {high} (got {value})")
@@ -143,8 +134,8 @@ def _parse(env: Mapping[str, str]) -> Settings:
                 problems.append(f"CORS_ORIGINS entries must be http(s) origins or * (got {origin!r})")
 
     n_problems_before_pool = len(problems)
-    pool_min = integer("DB_POOL_MIN_SIZE", 1, 0, 100)
-    pool_max = integer("DB_POOL_MAX_SIZE", 10, 1, 200)
+    pool_min = number("DB_POOL_MIN_SIZE", 1, 0, 100)
+    pool_max = number("DB_POOL_MAX_SIZE", 10, 1, 200)
     if len(problems) == n_problems_before_pool and pool_min > pool_max:
         problems.append(f"DB_POOL_MIN_SIZE ({pool_min}) must not exceed DB_POOL_MAX_SIZE ({pool_max})")
 
@@ -163,8 +154,8 @@ def _parse(env: Mapping[str, str]) -> Settings:
         jwt_audience=audience or better_auth_url,
         jwt_issuer_explicit=issuer is not None,
         jwt_audience_explicit=audience is not None,
-        jwt_leeway_seconds=integer("JWT_LEEWAY_SECONDS", 30, 0, 600),
-        jwks_cache_seconds=integer("JWKS_CACHE_SECONDS", 300, 1, 86400),
+        jwt_leeway_seconds=number("JWT_LEEWAY_SECONDS", 30, 0, 600),
+        jwks_cache_seconds=number("JWKS_CACHE_SECONDS", 300, 1, 86400),
         jwks_min_refresh_seconds=number("JWKS_MIN_REFRESH_SECONDS", 5.0, 0.0, 3600.0),
         jwks_fetch_timeout_seconds=number("JWKS_FETCH_TIMEOUT_SECONDS", 3.0, 0.1, 60.0),
         cors_origins=origins,
