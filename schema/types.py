@@ -17,6 +17,9 @@ class TaskPriority(Enum):
     HIGH = "high"
 
 
+_PRIORITY_OF = {p.value: p for p in TaskPriority}
+
+
 @strawberry.enum
 class TaskStatusFilter(Enum):
     ALL = "all"
@@ -65,7 +68,7 @@ class Task:
             title=row["title"],
             description=row["description"],
             completed=row["completed"],
-            priority=TaskPriority(row["priority"]),
+            priority=_PRIORITY_OF[row["priority"]],
             due_date=row["due_date"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],

@@ -1,0 +1,1 @@
+"""Benchmark suite for the task API: `uv run python -m bench` (see bench/README.md)."""

@@ -1,0 +1,350 @@
+"""`python -m bench` (run): seed, then every scenario x target x workers x connections."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import http.client
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench import db, report
+from bench.scenarios import SCENARIOS, Scenario, check, compare_lists, user_entries
+from bench.servers import (
+    BENCH_DIR,
+    Server,
+    ensure_postgraphile,
+    make_floor,
+    make_ours,
+    make_postgraphile,
+)
+from bench.tokens import EdDSAIssuer, HS256Issuer
+from bench.wrk import ensure_wrk, run_wrk, write_data, wrk_version
+
+ALL_TARGETS = ("ours", "floor", "postgraphile")
+# What a single scenario may raise without ending the whole run.
+MEASURE_ERRORS = (
+    RuntimeError,
+    OSError,
+    http.client.HTTPException,
+    subprocess.SubprocessError,
+    KeyError,
+    TypeError,
+    ValueError,
+)
+RUNS_DIR = BENCH_DIR / ".runs"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def int_list(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def pick_targets(args: argparse.Namespace) -> list[str]:
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    unknown = set(targets) - set(ALL_TARGETS)
+    if unknown:
+        raise SystemExit(f"unknown target(s) {sorted(unknown)}; choose from {ALL_TARGETS}")
+    if args.skip_postgraphile and "postgraphile" in targets:
+        targets.remove("postgraphile")
+    return [t for t in ALL_TARGETS if t in targets]
+
+
+def pick_scenarios(pattern: str | None) -> list[Scenario]:
+    if not pattern:
+        return list(SCENARIOS)
+    pats = [p.strip() for p in pattern.split(",") if p.strip()]
+    chosen = [s for s in SCENARIOS if any(fnmatch.fnmatchcase(s.name, p) for p in pats)]
+    if not chosen:
+        raise SystemExit(f"--scenarios {pattern!r} matches none of {[s.name for s in SCENARIOS]}")
+    return chosen
+
+
+def resolve_spec(args: argparse.Namespace) -> db.SeedSpec:
+    base = db.PRESETS[args.preset]
+    return db.SeedSpec(
+        users=base.users if args.users is None else args.users,
+        tasks_per_user=base.tasks_per_user if args.tasks_per_user is None else args.tasks_per_user,
+        heavy_tasks=base.heavy_tasks if args.heavy_tasks is None else args.heavy_tasks,
+    )
+
+
+async def vacuum(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("VACUUM (ANALYZE) tasks")
+    finally:
+        await conn.close()
+
+
+def migrate_with_ours(url: str, hs: HS256Issuer, log_dir: Path) -> None:
+    """Let the service create its schema (it migrates at startup), then stop it."""
+    server = make_ours(url, 1, "migrate", hs.env(), log_dir)
+    log("starting the service once to apply its migrations ...")
+    try:
+        server.start(timeout=120)
+    except RuntimeError as exc:
+        raise SystemExit(
+            f"could not start the service to migrate the database: {exc}\n"
+            "(to bench without it: --targets floor,postgraphile)"
+        ) from None
+    finally:
+        server.stop()
+
+
+def prepare_database(
+    url: str, spec: db.SeedSpec, targets: list[str], args: argparse.Namespace, log_dir: Path
+) -> db.SeedInfo:
+    hs = HS256Issuer()
+    if args.reuse_db and db.run(db.database_exists(url)) and db.run(db.has_tasks_table(url)):
+        log(f"reusing {url} as seeded (--reuse-db)")
+        return db.run(db.load_existing(url, spec))  # type: ignore[no-any-return]
+    log(f"recreating database {db.database_name(url)} ...")
+    db.run(db.recreate_database(url, force=args.force_drop))
+    if "ours" in targets:
+        migrate_with_ours(url, hs, log_dir)
+    else:
+        db.run(db.create_bench_schema(url))
+    log(
+        f"seeding {spec.users:,} users x {spec.tasks_per_user:,} tasks"
+        f" + 1 heavy user x {spec.heavy_tasks:,} = {spec.total_tasks:,} tasks"
+    )
+    info: db.SeedInfo = db.run(db.seed(url, spec))
+    log(f"seeded {info.task_count:,} tasks in {info.seconds:.1f}s")
+    return info
+
+
+def _server_plan(
+    targets: list[str], scenarios: list[Scenario], workers: list[int]
+) -> list[tuple[str, str, int, list[Scenario]]]:
+    plan = []
+    for target in targets:
+        for w in workers:
+            variants: dict[str, list[Scenario]] = {}
+            for sc in scenarios:
+                if target in sc.targets:
+                    variant = sc.auth if target == "ours" else ""
+                    variants.setdefault(variant, []).append(sc)
+            for variant, scs in variants.items():
+                plan.append((target, variant, w, scs))
+    return plan
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    wrk = ensure_wrk()
+    targets = pick_targets(args)
+    scenarios = pick_scenarios(args.scenarios)
+    workers = int_list(args.workers)
+    conns_list = int_list(args.conns)
+    spec = resolve_spec(args)
+    url = args.database_url or db.with_database(db.DEFAULT_SERVER, db.DEFAULT_DB)
+    stamp = report.timestamp()
+    run_dir = RUNS_DIR / stamp
+    run_dir.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
+
+    pg_version = ""
+    if "postgraphile" in targets:
+        try:
+            pg_version = ensure_postgraphile()
+        except Exception as exc:  # npm missing, offline, ...
+            notes.append(f"postgraphile skipped: {exc}")
+            log(f"WARNING: {notes[-1]}")
+            targets.remove("postgraphile")
+
+    load1 = os.getloadavg()[0]
+    if load1 > 0.5:
+        notes.append(
+            f"1-minute load average was {load1:.2f} at start: other work on this machine"
+            " will skew the numbers"
+        )
+        log(f"WARNING: {notes[-1]}")
+    env_at_start = report.environment()
+    info = prepare_database(url, spec, targets, args, run_dir)
+    hs = HS256Issuer()
+    eddsa = EdDSAIssuer() if any(s.auth == "eddsa" for s in scenarios) and "ours" in targets else None
+    issuers: dict[str, Any] = {"hs256": hs, "eddsa": eddsa}
+
+    runs: list[dict[str, Any]] = []
+    servers_out: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
+    first_pages: dict[str, Any] = {}
+    plan = _server_plan(targets, scenarios, workers)
+    started = time.monotonic()
+    try:
+        for target, variant, w, scs in plan:
+            db.run(vacuum(url))
+            server = _make_server(target, variant, w, url, issuers, run_dir, args.pool_size)
+            log(f"\n== {server.label} workers={w}: {', '.join(s.name for s in scs)}")
+            try:
+                server.start()
+            except RuntimeError as exc:
+                notes.append(f"{server.label} w={w} failed to start: {exc}")
+                log(f"ERROR: {notes[-1]}")
+                continue
+            try:
+                for sc in scs:
+                    try:
+                        issuer = issuers.get(sc.auth)
+                        entries = user_entries(
+                            sc,
+                            target,
+                            readers=info.sample,
+                            writers=info.writers,
+                            token=issuer.token if issuer else None,
+                        )
+                        ok, msg, doc = check(sc, target, server.port, entries[0])
+                        checks.append(
+                            {"scenario": sc.name, "target": target, "workers": w, "ok": ok, "detail": msg}
+                        )
+                        if not ok:
+                            notes.append(f"{sc.name} on {server.label} w={w} skipped: {msg}")
+                            log(f"  SKIP {sc.name}: {msg}")
+                            continue
+                        if sc.name == "rest_list":
+                            first_pages.setdefault(target, (entries[0]["id"], doc))
+                        data_file = write_data(
+                            run_dir / f"{sc.name}-{target}-w{w}.lua", entries, graphql=sc.graphql
+                        )
+                        base_url = f"http://127.0.0.1:{server.port}"
+                        if args.warmup > 0:
+                            run_wrk(
+                                wrk,
+                                script=sc.script,
+                                data_file=data_file,
+                                url=base_url,
+                                conns=max(conns_list),
+                                threads=args.threads,
+                                duration=args.warmup,
+                            )
+                        for c in conns_list:
+                            res = run_wrk(
+                                wrk,
+                                script=sc.script,
+                                data_file=data_file,
+                                url=base_url,
+                                conns=c,
+                                threads=args.threads,
+                                duration=args.duration,
+                            )
+                            row = {
+                                "scenario": sc.name,
+                                "target": target,
+                                "variant": variant,
+                                "workers": w,
+                                **res,
+                            }
+                            runs.append(row)
+                            log(
+                                f"  {sc.name:<16} c={c:<3} {res['rps']:>9,.0f} req/s"
+                                f"  p50 {res['latency_us']['p50'] / 1000:7.2f} ms"
+                                f"  p99 {res['latency_us']['p99'] / 1000:7.2f} ms"
+                                f"  errors {report.errors_of(row)}"
+                            )
+                    except MEASURE_ERRORS as exc:  # wrk failure, server died, odd response
+                        notes.append(f"{sc.name} on {server.label} w={w} failed: {exc}")
+                        log(f"  ERROR {sc.name}: {exc}")
+                server.measure_rss()
+            finally:
+                server.stop()
+            servers_out.append(
+                {
+                    "label": server.label,
+                    "target": target,
+                    "variant": variant,
+                    "workers": w,
+                    "startup_s": round(server.startup_seconds, 2),
+                    "rss": server.rss,
+                    "log": str(server.log_path),
+                }
+            )
+    except KeyboardInterrupt:
+        notes.append("interrupted: partial results")
+        log("\ninterrupted; reporting what was measured")
+    finally:
+        if eddsa is not None:
+            eddsa.close()
+
+    consistency: list[str] = []
+    if "ours" in first_pages and "floor" in first_pages:
+        (u1, a), (u2, b) = first_pages["ours"], first_pages["floor"]
+        if u1 == u2:
+            consistency = compare_lists(a, b)
+            if consistency:
+                notes.append(f"ours and floor list responses differ: {consistency[:3]}")
+
+    ratios = report.compute_ratios(runs)
+    print()
+    print(report.results_table(runs))
+    if ratios:
+        print("\nratios (ours / baseline; req/s > 1 is faster, latency < 1 is faster)")
+        print(report.ratios_table(ratios))
+    if servers_out:
+        print("\nmemory after the runs (VmRSS)")
+        print(report.rss_table(servers_out))
+    for note in notes:
+        print(f"note: {note}")
+
+    doc = {
+        "timestamp": stamp,
+        "elapsed_s": round(time.monotonic() - started, 1),
+        "environment": {
+            **env_at_start,
+            "wrk": wrk_version(wrk),
+            "postgraphile": pg_version,
+        },
+        "settings": {
+            "database_url": url,
+            "targets": targets,
+            "scenarios": [s.name for s in scenarios],
+            "workers": workers,
+            "conns": conns_list,
+            "threads": args.threads,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "pool_size": args.pool_size,
+            "seed": {
+                "users": spec.users,
+                "tasks_per_user": spec.tasks_per_user,
+                "heavy_tasks": spec.heavy_tasks,
+                "task_count": info.task_count,
+                "seed_seconds": round(info.seconds, 1),
+                "sampled_users": len(info.sample),
+                "writers": len(info.writers),
+            },
+        },
+        "runs": runs,
+        "ratios": ratios,
+        "servers": servers_out,
+        "checks": checks,
+        "consistency_ours_vs_floor": consistency,
+        "notes": notes,
+    }
+    path = report.write_json(doc, stamp, Path(args.results_dir))
+    print(f"\nresults: {path}")
+    return 0
+
+
+def _make_server(
+    target: str,
+    variant: str,
+    workers: int,
+    url: str,
+    issuers: dict[str, Any],
+    run_dir: Path,
+    pool_size: int,
+) -> Server:
+    if target == "ours":
+        return make_ours(url, workers, variant, issuers[variant].env(), run_dir, pool_size)
+    if target == "floor":
+        return make_floor(url, workers, run_dir, pool_size)
+    return make_postgraphile(url, workers, run_dir, pool_size)

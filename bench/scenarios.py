@@ -1,0 +1,206 @@
+"""The scenarios, the users each one draws from, and a one-request sanity check per target.
+
+Targets:
+  ours          the service; every request carries a real bearer token
+  floor         bench/floor_app.py; the owner comes from an X-User-Id header, no auth
+  postgraphile  PostGraphile v4 over the same database; the owner is a GraphQL condition
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bench.servers import http_request
+
+TASK_KEYS = {
+    "id",
+    "user_id",
+    "title",
+    "description",
+    "completed",
+    "priority",
+    "due_date",
+    "created_at",
+    "updated_at",
+}
+NODE_FIELDS = "id title description completed priority dueDate"
+OURS_LIST = f"{{ tasks(first: 50) {{ nodes {{ {NODE_FIELDS} }} }} }}"
+PG_LIST = (
+    '{{ allTasks(condition: {{userId: "{user}"}}, first: 50, orderBy: CREATED_AT_DESC)'
+    f" {{{{ nodes {{{{ {NODE_FIELDS} }}}} }}}} }}}}"
+)
+NUMBER = "@@N@@"  # replaced per request by "<thread>-<counter>" in lib.lua
+OURS_CREATE = f'mutation {{ createTask(input: {{title: "bench {NUMBER}"}}) {{ id }} }}'
+PG_CREATE = (
+    'mutation {{ createTask(input: {{task: {{userId: "{user}", title: "bench '
+    + NUMBER
+    + '"}}}}) {{ task {{ id }} }} }}'
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    script: str
+    targets: tuple[str, ...]
+    writes: bool = False  # draws from the writer users, not the seeded readers
+    needs_ids: bool = False
+    graphql: bool = False
+    auth: str = "hs256"  # which variant of ours serves it
+    floor_baseline: str | None = None  # the floor scenario ours is compared with
+
+
+# Reads first, writes last, so reads always see the freshly seeded, vacuumed table.
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("rest_list", "rest_list.lua", ("ours", "floor"), floor_baseline="rest_list"),
+    Scenario(
+        "rest_list_eddsa",
+        "rest_list.lua",
+        ("ours",),
+        auth="eddsa",
+        floor_baseline="rest_list",
+    ),
+    Scenario("rest_get", "rest_get.lua", ("ours", "floor"), needs_ids=True, floor_baseline="rest_get"),
+    Scenario("gql_list", "gql_list.lua", ("ours", "postgraphile"), graphql=True),
+    Scenario(
+        "rest_toggle",
+        "rest_toggle.lua",
+        ("ours", "floor"),
+        needs_ids=True,
+        floor_baseline="rest_toggle",
+    ),
+    Scenario(
+        "rest_create",
+        "rest_create.lua",
+        ("ours", "floor"),
+        writes=True,
+        floor_baseline="rest_create",
+    ),
+    Scenario("gql_create", "gql_create.lua", ("ours", "postgraphile"), writes=True, graphql=True),
+)
+BY_NAME = {s.name: s for s in SCENARIOS}
+
+
+def _gql_body(query: str) -> str:
+    return json.dumps({"query": query}, separators=(",", ":"))
+
+
+def user_entries(
+    scenario: Scenario,
+    target: str,
+    *,
+    readers: dict[str, list[int]],
+    writers: list[str],
+    token: Callable[[str], str] | None,
+) -> list[dict[str, Any]]:
+    """The per-user request material the scenario's Lua script picks from."""
+    if scenario.writes:
+        pool: list[tuple[str, list[int]]] = [(w, []) for w in writers]
+    else:
+        pool = list(readers.items())
+    entries = []
+    for uid, ids in pool:
+        headers: dict[str, str] = {}
+        if target == "ours":
+            assert token is not None
+            headers["Authorization"] = f"Bearer {token(uid)}"
+        elif target == "floor":
+            headers["X-User-Id"] = uid
+        entry: dict[str, Any] = {"id": uid, "headers": headers}
+        if scenario.needs_ids:
+            entry["ids"] = ids
+        if scenario.name == "gql_list":
+            query = OURS_LIST if target == "ours" else PG_LIST.format(user=uid)
+            entry["body"] = _gql_body(query)
+        if scenario.name in ("rest_create", "gql_create"):
+            if scenario.name == "rest_create":
+                body = json.dumps({"title": f"bench {NUMBER}"})
+            else:
+                query = OURS_CREATE if target == "ours" else PG_CREATE.format(user=uid)
+                body = _gql_body(query)
+            entry["body_prefix"], entry["body_suffix"] = body.split(NUMBER)
+        if scenario.graphql or scenario.writes:
+            headers["Content-Type"] = "application/json"
+        entries.append(entry)
+    return entries
+
+
+# ------------------------------------------------------------------------ sanity check
+
+
+def _one_request(scenario: Scenario, entry: dict[str, Any]) -> tuple[str, str, bytes | None]:
+    name = scenario.name
+    if name.startswith("rest_list"):
+        return "GET", "/api/tasks?limit=50", None
+    if name == "rest_get":
+        return "GET", f"/api/tasks/{entry['ids'][0]}", None
+    if name == "rest_toggle":
+        return "PATCH", f"/api/tasks/{entry['ids'][0]}/complete", None
+    if name == "gql_list":
+        return "POST", "/graphql", entry["body"].encode()
+    # creates
+    return (
+        "POST",
+        ("/graphql" if scenario.graphql else "/api/tasks"),
+        (entry["body_prefix"] + "check-0" + entry["body_suffix"]).encode(),
+    )
+
+
+def check(scenario: Scenario, target: str, port: int, entry: dict[str, Any]) -> tuple[bool, str, Any]:
+    """Send one request the way the Lua script would; (ok, message, parsed response)."""
+    method, path, body = _one_request(scenario, entry)
+    status, raw = http_request(port, method, path, headers=dict(entry["headers"]), body=body)
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return False, f"HTTP {status}, body is not JSON: {raw[:200]!r}", None
+    expected = 201 if scenario.name == "rest_create" else 200
+    if status != expected:
+        return False, f"HTTP {status} (expected {expected}): {raw[:300]!r}", doc
+    if scenario.graphql:
+        if doc.get("errors"):
+            return False, f"GraphQL errors: {json.dumps(doc['errors'])[:300]}", doc
+        if scenario.name == "gql_list":
+            conn = doc["data"]["tasks" if target == "ours" else "allTasks"]
+            if not conn["nodes"]:
+                return False, "gql_list returned no nodes", doc
+        return True, "ok", doc
+    if scenario.name.startswith("rest_list"):
+        if not isinstance(doc, list) or not doc:
+            return False, f"expected a non-empty JSON array, got {raw[:200]!r}", doc
+        item = doc[0]
+    else:
+        item = doc
+    if not isinstance(item, dict) or set(item) != TASK_KEYS:
+        keys = sorted(item) if isinstance(item, dict) else type(item).__name__
+        return False, f"task keys differ from the REST shape: {keys}", doc
+    return True, "ok", doc
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    return value
+
+
+def compare_lists(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[str]:
+    """Differences between two REST list responses for the same user (values, not spelling)."""
+    diffs = []
+    if len(a) != len(b):
+        diffs.append(f"lengths differ: {len(a)} vs {len(b)}")
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        for key in sorted(TASK_KEYS):
+            if key in ("completed", "updated_at"):
+                continue  # toggles may have run in between
+            if _norm(x.get(key)) != _norm(y.get(key)):
+                diffs.append(f"[{i}].{key}: {x.get(key)!r} vs {y.get(key)!r}")
+        if len(diffs) > 10:
+            break
+    return diffs
