@@ -34,11 +34,12 @@ PG_LIST = (
     f" {{{{ nodes {{{{ {NODE_FIELDS} }}}} }}}} }}}}"
 )
 NUMBER = "@@N@@"  # replaced per request by "<thread>-<counter>" in lib.lua
-OURS_CREATE = f'mutation {{ createTask(input: {{title: "bench {NUMBER}"}}) {{ id }} }}'
+# The title travels as a variable, as real clients send it: the document text stays
+# the same from request to request (for both targets).
+OURS_CREATE = "mutation Create($title: String!) { createTask(input: {title: $title}) { id } }"
 PG_CREATE = (
-    'mutation {{ createTask(input: {{task: {{userId: "{user}", title: "bench '
-    + NUMBER
-    + '"}}}}) {{ task {{ id }} }} }}'
+    'mutation Create($title: String!) {{ createTask(input: {{task: {{userId: "{user}",'
+    " title: $title}}}}) {{ task {{ id }} }} }}"
 )
 
 
@@ -121,7 +122,7 @@ def user_entries(
                 body = json.dumps({"title": f"bench {NUMBER}"})
             else:
                 query = OURS_CREATE if target == "ours" else PG_CREATE.format(user=uid)
-                body = _gql_body(query)
+                body = json.dumps({"query": query, "variables": {"title": f"bench {NUMBER}"}})
             entry["body_prefix"], entry["body_suffix"] = body.split(NUMBER)
         if scenario.graphql or scenario.writes:
             headers["Content-Type"] = "application/json"
