@@ -23,11 +23,16 @@ from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from graphql import (
+    GraphQLBoolean,
+    GraphQLEnumType,
+    GraphQLID,
+    GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLString,
     Undefined,
     is_leaf_type,
     is_object_type,
@@ -128,7 +133,26 @@ def _leaf(object_type: GraphQLObjectType, key: str, details: FieldDetailsList) -
     read = _plain_attribute_reader(field)
     if read is None:
         return None
-    return _Leaf(key, read, leaf_type.coerce_output_value, non_null)
+    return _Leaf(key, read, _coercer(leaf_type), non_null)
+
+
+# Built-in scalars whose coercion returns a value of this exact type unchanged.
+_UNCHANGED: dict[GraphQLLeafType, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
+
+
+def _coercer(leaf_type: GraphQLLeafType) -> Callable[[Any], Any]:
+    """The type's coerce_output_value, short-cut for the values it returns as they are
+    (str for String and ID, bool for Boolean) and for members of a Python enum (looked
+    up in a table the type's own coercion filled). Anything else goes to the type."""
+    coerce = leaf_type.coerce_output_value
+    unchanged = _UNCHANGED.get(leaf_type)
+    if unchanged is not None:
+        return lambda value: value if type(value) is unchanged else coerce(value)
+    members = getattr(leaf_type, "wrapped_cls", None)  # Strawberry's enum types
+    if isinstance(leaf_type, GraphQLEnumType) and members is not None:
+        names = {member: coerce(member) for member in members}
+        return lambda value: names[value] if type(value) is members else coerce(value)
+    return coerce
 
 
 def _plain_attribute_reader(field: Any) -> Callable[[Any], Any] | None:

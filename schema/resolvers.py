@@ -123,8 +123,8 @@ async def list_tasks(
         page_info=PageInfo(
             has_next_page=has_next,
             has_previous_page=after is not None or offset > 0,
-            start_cursor=cursor_at(0) if rows else None,
-            end_cursor=cursor_at(-1) if rows else None,
+            page_size=len(rows),
+            cursor_at=cursor_at,
         ),
         cursor_at=cursor_at,
         count_total=count_total,

@@ -80,8 +80,17 @@ class Task:
 class PageInfo:
     has_next_page: bool
     has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    # Cursors are encoded only when a client asks for them (REST never does).
+    page_size: strawberry.Private[int]
+    cursor_at: strawberry.Private[Callable[[int], str]]
+
+    @strawberry.field
+    async def start_cursor(self) -> str | None:
+        return self.cursor_at(0) if self.page_size else None
+
+    @strawberry.field
+    async def end_cursor(self) -> str | None:
+        return self.cursor_at(self.page_size - 1) if self.page_size else None
 
 
 @strawberry.type
