@@ -22,7 +22,8 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--database-url",
         default=None,
         help="database the bench DROPS and recreates (default "
-        f"{db.DEFAULT_SERVER}/{db.DEFAULT_DB}; its name must contain 'bench' unless"
+        f"{db.DEFAULT_SERVER}/{db.DEFAULT_DB}, or on the embedded PostgreSQL under"
+        " .data/bench when no server answers there; its name must contain 'bench' unless"
         " --force-drop). For `scale`, the base name of its two databases.",
     )
     p.add_argument("--force-drop", action="store_true", help="allow dropping a non-bench db")
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.run import RUNS_DIR, migrate_with_ours, resolve_spec
     from bench.tokens import HS256Issuer
 
-    url = args.database_url or db.with_database(db.DEFAULT_SERVER, db.DEFAULT_DB)
+    url = args.database_url or db.default_url()
     db.run(db.recreate_database(url, force=args.force_drop))
     if args.schema == "bench":
         db.run(db.create_bench_schema(url))

@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -100,6 +101,26 @@ class SeedInfo:
     # A sample of normal users and their task ids (for get/toggle scenarios).
     sample: dict[str, list[int]] = field(default_factory=dict)
     writers: list[str] = field(default_factory=list)
+
+
+def default_url() -> str:
+    """The bench database on the machine's PostgreSQL when it answers; otherwise on the
+    embedded one (pgserver, as `todo-api` uses) under .data/bench, which lives as long
+    as this process."""
+    try:
+        run(_ping(with_database(DEFAULT_SERVER, "postgres")))
+        return with_database(DEFAULT_SERVER, DEFAULT_DB)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        from api.embedded import start_embedded_postgres
+
+        print(f"no PostgreSQL at {DEFAULT_SERVER} ({error}): starting the embedded one", file=sys.stderr)
+        embedded = start_embedded_postgres(Path(__file__).resolve().parent.parent / ".data" / "bench")
+        return with_database(embedded.asyncpg_dsn, DEFAULT_DB)
+
+
+async def _ping(url: str) -> None:
+    conn = await asyncpg.connect(url, timeout=3)
+    await conn.close()
 
 
 def with_database(url: str, dbname: str) -> str:

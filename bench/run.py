@@ -146,7 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     workers = int_list(args.workers)
     conns_list = int_list(args.conns)
     spec = resolve_spec(args)
-    url = args.database_url or db.with_database(db.DEFAULT_SERVER, db.DEFAULT_DB)
+    url = args.database_url or db.default_url()
     stamp = report.timestamp()
     run_dir = RUNS_DIR / stamp
     run_dir.mkdir(parents=True, exist_ok=True)

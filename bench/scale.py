@@ -162,7 +162,7 @@ def cmd_scale(args: argparse.Namespace) -> int:
     targets = pick_targets(args)
     workers = int_list(args.workers)
     conns_list = int_list(args.conns)
-    base = args.database_url or db.with_database(db.DEFAULT_SERVER, db.DEFAULT_DB)
+    base = args.database_url or db.default_url()
     base_name = db.database_name(base)
     stamp = report.timestamp()
     run_dir = RUNS_DIR / f"scale-{stamp}"
