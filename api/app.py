@@ -18,7 +18,7 @@ from api.graphql import graphql_router
 from api.health import router as health_router
 from api.jwks import JWKSCache
 from api.settings import Settings, load_settings, with_dev_secret
-from db.engine import create_pool, run_migrations
+from db.engine import create_pool
 from rest_shim.errors import install_error_handlers
 from rest_shim.routes import router as tasks_router
 
@@ -43,6 +43,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.data_dir / "dev-jwt-secret",
             )
         if settings.migrate_on_start:
+            # Imported only here: a worker that does not migrate never loads Alembic.
+            from db.migrations import run_migrations
+
             await run_migrations(url)
         async with httpx.AsyncClient(
             timeout=settings.jwks_fetch_timeout_seconds, follow_redirects=False

@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 
 from api.embedded import start_embedded_postgres
-from db.engine import run_migrations
+from db.migrations import run_migrations
 from db.url import DatabaseURL
 from tests.support import HS_SECRET, LiveServer, live_server, settings_for
 

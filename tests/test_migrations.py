@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from alembic import command
-from db.engine import alembic_config, run_migrations
+from db.migrations import alembic_config, run_migrations
 from db.url import DatabaseURL
 from tests.support import db_fetch
 

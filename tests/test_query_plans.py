@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 
 from db import queries
-from db.engine import run_migrations
+from db.migrations import run_migrations
 from db.url import DatabaseURL
 
 USERS = 400
