@@ -181,4 +181,3 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, step: float
 def json_of(response: httpx.Response) -> Any:
     assert response.headers.get("content-type", "").startswith("application/json"), response.text
     return response.json()
-

@@ -307,7 +307,7 @@ def test_list_filters_headers_and_limits(server: LiveServer) -> None:
         ({"search": "x" * 201}, "search"),
     ],
 )
-def test_list_query_validation(server: LiveServer, params: dict[str, object], field: str) -> None:
+def test_list_query_validation(server: LiveServer, params: dict[str, str | int], field: str) -> None:
     with server.client(hs_token(unique_user())) as c:
         r = c.get("/api/tasks", params=params)
     assert r.status_code == 400
