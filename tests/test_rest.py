@@ -135,6 +135,8 @@ def test_empty_update_is_400(server: LiveServer, body: dict[str, object]) -> Non
         ({"title": "ok", "priority": None}, "priority"),
         ({"title": "ok", "due_date": "next tuesday"}, "due_date"),
         ({"title": "ok", "due_date": "0999-01-01"}, "due_date"),
+        ({"title": "ok", "due_date": "9999-12-31T23:59:59-14:00"}, "due_date"),  # year 10000 in UTC
+        ({"title": "ok", "due_date": "1000-01-01T00:00:00+14:00"}, "due_date"),  # year 999 in UTC
         ({"title": "ok", "completed": "yes"}, "completed"),
         ({"title": "bad\u0000title"}, "title"),
     ],
@@ -159,6 +161,19 @@ def test_title_of_exactly_200_characters_is_accepted(server: LiveServer) -> None
         assert r.status_code == 201
 
 
+def test_due_dates_at_the_ends_of_the_range_are_accepted(server: LiveServer) -> None:
+    with server.client(hs_token(unique_user())) as c:
+        for given, stored in [
+            ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59+00:00"),
+            ("9999-12-31T12:00:00-10:00", "9999-12-31T22:00:00+00:00"),
+            ("1000-01-01T00:00:00Z", "1000-01-01T00:00:00+00:00"),
+        ]:
+            r = c.post("/api/tasks", json={"title": "edge", "due_date": given})
+            assert r.status_code == 201, r.text
+            assert r.json()["due_date"] == stored
+            assert c.get(r.headers["location"]).json()["due_date"] == stored
+
+
 def test_several_bad_fields_are_all_reported(server: LiveServer) -> None:
     with server.client(hs_token(unique_user())) as c:
         r = c.post("/api/tasks", json={"title": "", "description": "d" * 1001})
@@ -173,6 +188,7 @@ def test_several_bad_fields_are_all_reported(server: LiveServer) -> None:
         ({"completed": None}, "completed"),
         ({"priority": "HIGHEST"}, "priority"),
         ({"due_date": "2024-13-01"}, "due_date"),
+        ({"due_date": "9999-12-31T23:00:00-01:00"}, "due_date"),
         ({"description": "d" * 1001}, "description"),
     ],
 )
