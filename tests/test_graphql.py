@@ -582,6 +582,64 @@ def test_unencodable_input_never_shows_internals(
     assert rows_of(database, user) == []
 
 
+JSON = "application/json"
+ME = b'"query": "{ me { id } }"'
+# Requests refused before they reach the schema: (method, body, content type, status, field)
+TRANSPORT_ERRORS: dict[str, tuple[str, bytes | None, str | None, int, str | None]] = {
+    "malformed-json": ("POST", b'{"query": "{ me { id } "', "application/json", 400, "body"),
+    "deeply-nested-json": ("POST", b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "body"),
+    "deeply-nested-variables": (
+        "POST",
+        b'{"query": "{ __typename }", "variables": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}",
+        "application/json",
+        400,
+        "body",
+    ),
+    "number-body": ("POST", b"5", "application/json", 400, "body"),
+    "null-body": ("POST", b"null", "application/json", 400, "body"),
+    "string-body": ("POST", b'"{ me { id } }"', "application/json", 400, "body"),
+    "no-query": ("POST", b"{}", "application/json", 400, "query"),
+    "query-not-a-string": ("POST", b'{"query": 5}', "application/json", 400, "query"),
+    "variables-not-an-object": ("POST", b"{" + ME + b', "variables": "x"}', JSON, 400, "variables"),
+    "unknown-operation-name": ("POST", b"{" + ME + b', "operationName": "Nope"}', JSON, 400, "operationName"),
+    "batch": ("POST", b'[{"query": "{ __typename }"}]', "application/json", 400, "body"),
+    "text-plain": ("POST", b'{"query": "{ __typename }"}', "text/plain", 415, None),
+    "form-encoded": ("POST", b"query=%7B__typename%7D", "application/x-www-form-urlencoded", 415, None),
+    "no-content-type": ("POST", b'{"query": "{ __typename }"}', None, 415, None),
+    "put": ("PUT", b'{"query": "{ __typename }"}', "application/json", 405, None),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", TRANSPORT_ERRORS)
+def test_refused_requests_get_json_errors(server: LiveServer, case: str) -> None:
+    """Whatever is wrong with the request itself, the answer is a JSON error, never
+    plain text and never a 500."""
+    method, content, content_type, status, field = TRANSPORT_ERRORS[case]
+    headers = {"content-type": content_type} if content_type else {}
+    with server.client(hs_token(unique_user("transport"))) as c:
+        r = c.request(method, "/graphql", content=content, headers=headers)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json", r.text
+    body = r.json()
+    expected = {400: "validation_error", 405: "method_not_allowed", 415: "unsupported_media_type"}
+    assert body["code"] == expected[status]
+    assert isinstance(body["detail"], str) and body["detail"]
+    if field is None:
+        assert set(body) == {"detail", "code"}
+    else:
+        assert [e["field"] for e in body["errors"]] == [field], body
+
+
+def test_get_queries_work_and_get_mutations_are_refused_as_json(server: LiveServer) -> None:
+    with server.client(hs_token(unique_user("get"))) as c:
+        r = c.get("/graphql", params={"query": "{ __typename }"})
+        assert r.status_code == 200 and r.json() == {"data": {"__typename": "Query"}}
+        r = c.get("/graphql", params={"query": 'mutation { createTask(input: {title: "via GET"}) { id } }'})
+        assert r.status_code == 400
+        assert r.json()["code"] == "validation_error"
+        assert ids_of(list_page(c)) == []
+
+
 # --------------------------------------------------------------------------- filters
 
 
