@@ -279,6 +279,44 @@ def test_malformed_json_is_400(server: LiveServer) -> None:
             assert json_of(r)["code"] == "validation_error"
 
 
+def test_deeply_nested_json_is_400(server: LiveServer, database: DatabaseURL) -> None:
+    user = unique_user()
+    deep = b'{"title": "x", "description": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with server.client(hs_token(user)) as c:
+        r = c.post("/api/tasks", content=deep, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert json_of(r)["code"] == "validation_error"
+    assert r.json()["errors"][0]["field"] == "body"
+    assert snapshot(database, user) == []
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"),
+    [
+        ("POST", "", b'{"title": "sent as text"}'),
+        ("PUT", "/{id}", b'{"title": "sent as text"}'),
+        ("PATCH", "/{id}/complete", b'{"completed": true}'),
+    ],
+)
+def test_a_body_not_sent_as_json_is_415(
+    server: LiveServer, database: DatabaseURL, method: str, suffix: str, body: bytes, content_type: str | None
+) -> None:
+    user = unique_user()
+    with server.client(hs_token(user)) as c:
+        task = c.post("/api/tasks", json={"title": "keep"}).json()
+        before = snapshot(database, user)
+        headers = {"content-type": content_type} if content_type else {}
+        path = "/api/tasks" + suffix.format(id=task["id"])
+        r = c.request(method, path, content=body, headers=headers)
+    assert r.status_code == 415, r.text
+    assert json_of(r) == {
+        "detail": "Send the body as JSON, with Content-Type: application/json.",
+        "code": "unsupported_media_type",
+    }
+    assert snapshot(database, user) == before
+
+
 def test_unknown_route_and_method(server: LiveServer) -> None:
     with server.client() as c:
         r = c.get("/nope")
