@@ -412,9 +412,29 @@ def test_openapi_documents_the_contract(server: LiveServer) -> None:
     assert {"X-Total-Count", "Link"} <= set(listing["headers"])
     assert "404" in paths["/api/tasks/{task_id}"]["get"]["responses"]
     assert "204" in paths["/api/tasks/{task_id}"]["delete"]["responses"]
-    assert "403" in paths["/api/{user_id}/tasks"]["get"]["responses"]
     error = spec["components"]["schemas"]["ErrorOut"]
     assert set(error["properties"]) == {"detail", "code", "errors"}
+    assert set(error["required"]) == {"detail", "code"}
+    error_ref = {"$ref": "#/components/schemas/ErrorOut"}
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            # Only what the service really answers: never FastAPI's default 422.
+            assert "422" not in responses, (method, path)
+            for status, response in responses.items():
+                if int(status) >= 400:
+                    assert response["content"]["application/json"]["schema"] == error_ref, (path, status)
+            if not path.startswith("/api/"):
+                continue
+            assert {"400", "401", "503"} <= set(responses), (method, path)
+            assert "Retry-After" in responses["503"]["headers"]
+            assert "WWW-Authenticate" in responses["401"]["headers"]
+            # 403 only where a {user_id} can name someone else.
+            assert ("403" in responses) is ("{user_id}" in path), (method, path)
+            assert ("415" in responses) is ("requestBody" in operation), (method, path)
+            assert ("404" in responses) is ("{task_id}" in path), (method, path)
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert set(paths["/readyz"]["get"]["responses"]) == {"200", "503"}
 
 
 def test_total_count_on_last_and_past_the_end_pages(server: LiveServer) -> None:
