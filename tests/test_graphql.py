@@ -709,6 +709,30 @@ def test_search_literals_are_not_wildcards(
         assert {titles[i] for i in ids_of(list_page(c, search="%"))} == {"call mom", "100% done"}
 
 
+def test_search_folds_case_beyond_ascii_in_title_and_description(
+    server: LiveServer, database: DatabaseURL
+) -> None:
+    [folding] = db_fetch(database, "SELECT lower('ÄÖÜÉ') = 'äöüé' AS unicode")
+    if not folding["unicode"]:
+        pytest.skip("the test database's locale folds only ASCII case")
+    with server.client(hs_token(unique_user("unicode"))) as c:
+        title = int(create(c, title="Ärger im Büro")["id"])
+        description = int(create(c, title="plain", description="Über den Fluss")["id"])
+        create(c, title="Other", description="nothing")
+        for search, expected in [
+            ("ärger", {title}),
+            ("ÄRGER IM BÜRO", {title}),
+            ("büro", {title}),
+            ("über", {description}),
+            ("ÜBER DEN", {description}),
+            ("ü", {title, description}),
+        ]:
+            assert set(ids_of(list_page(c, search=search))) == expected, search
+            r = c.get("/api/tasks", params={"search": search})
+            assert {t["id"] for t in r.json()} == expected, search
+            assert r.headers["X-Total-Count"] == str(len(expected))
+
+
 # --------------------------------------------------------------------------- sorting
 
 
