@@ -122,7 +122,9 @@ async def _http_handler(_: Request, exc: Exception) -> Response:
 
 async def _unexpected_handler(request: Request, exc: Exception) -> Response:
     log.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal_error", "Internal server error.")
+    # Starlette re-raises after sending this, and uvicorn then drops the connection:
+    # say so, or a keep-alive client's next request fails on the closed socket.
+    return error_response(500, "internal_error", "Internal server error.", headers={"Connection": "close"})
 
 
 def install_error_handlers(app: FastAPI) -> None:
