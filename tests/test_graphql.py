@@ -697,6 +697,24 @@ def test_status_and_search_filters(
     assert page["totalCount"] == len(expected)
 
 
+@pytest.mark.parametrize("status", ["all", "pending", "completed", None])
+@pytest.mark.parametrize("search", [None, "milk", "MILK", "%", "_", "c:\\t", "nothing-here"])
+def test_rest_status_and_search_filters(
+    server: LiveServer,
+    filter_user: tuple[str, dict[int, tuple[str, str | None, bool]]],
+    status: str | None,
+    search: str | None,
+) -> None:
+    token, tasks = filter_user
+    expected = {i for i, t in tasks.items() if _matches(t, (status or "all").upper(), search)}
+    params = {k: v for k, v in {"status": status, "search": search}.items() if v is not None}
+    with server.client(token) as c:
+        r = c.get("/api/tasks", params=params)
+    assert r.status_code == 200, r.text
+    assert sorted(t["id"] for t in r.json()) == sorted(expected)
+    assert r.headers["X-Total-Count"] == str(len(expected))
+
+
 def test_search_literals_are_not_wildcards(
     server: LiveServer, filter_user: tuple[str, dict[int, tuple[str, str | None, bool]]]
 ) -> None:
@@ -781,6 +799,32 @@ def test_default_order(
     with server.client(token) as c:
         page: dict[str, Any] = ok(c, LIST, variables)["tasks"]
     assert ids_of(page) == expected
+
+
+@pytest.mark.parametrize("order", [*ORDERS, None])
+@pytest.mark.parametrize("sort", [*SORTS, None])
+def test_rest_sort_order(
+    server: LiveServer,
+    database: DatabaseURL,
+    sort_user: tuple[str, str],
+    sort: str | None,
+    order: str | None,
+) -> None:
+    user, token = sort_user
+    effective_sort = sort or "CREATED"
+    rows = rows_of(database, user)
+    expected = expected_order(rows, effective_sort, order or DEFAULT_ORDER[effective_sort])
+    params: dict[str, str | int] = {"limit": 500}
+    if sort is not None:
+        params["sort"] = sort.lower()
+    if order is not None:
+        params["order"] = order.lower()
+    with server.client(token) as c:
+        r = c.get("/api/tasks", params=params)
+    assert r.status_code == 200, r.text
+    assert [t["id"] for t in r.json()] == expected
+    assert r.headers["X-Total-Count"] == str(len(rows))
+    assert "Link" not in r.headers
 
 
 def test_default_page_size_is_50(server: LiveServer, database: DatabaseURL) -> None:
