@@ -383,6 +383,27 @@ def test_cors_preflight_allows_the_frontend(server: LiveServer) -> None:
             assert r.headers["access-control-allow-origin"] == "http://localhost:3000"
             assert method in r.headers["access-control-allow-methods"]
             assert "authorization" in r.headers["access-control-allow-headers"].lower()
+        for path, method in [
+            ("/api/u/tasks/1/complete", "PATCH"),
+            ("/api/tasks", "POST"),
+            ("/graphql", "POST"),
+        ]:
+            r = c.options(
+                path,
+                headers={
+                    "Origin": "http://localhost:3000",
+                    "Access-Control-Request-Method": method,
+                    "Access-Control-Request-Headers": "authorization, content-type",
+                },
+            )
+            assert r.status_code == 200, (path, method)
+            assert method in r.headers["access-control-allow-methods"]
+        # The browser may read the headers the API documents, even on a 401.
+        r = c.get("/api/tasks", headers={"Origin": "http://localhost:3000"})
+        assert r.status_code == 401
+        assert r.headers["access-control-allow-origin"] == "http://localhost:3000"
+        exposed = {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")}
+        assert {"x-total-count", "link", "location", "www-authenticate"} <= exposed
         r = c.options(
             "/api/tasks",
             headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
