@@ -17,9 +17,11 @@ from api.embedded import start_embedded_postgres
 from api.graphql import graphql_router
 from api.health import router as health_router
 from api.jwks import JWKSCache
+from api.openapi import install_openapi
 from api.settings import Settings, load_settings, with_dev_secret
 from db.engine import create_pool
 from rest_shim.errors import install_error_handlers
+from rest_shim.models import ErrorOut
 from rest_shim.routes import router as tasks_router
 
 log = logging.getLogger("api")
@@ -96,6 +98,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Busiest first: requests are matched against the routes in this order.
     app.include_router(tasks_router, prefix="/api")
     app.include_router(graphql_router(), prefix="/graphql", include_in_schema=False)
-    app.include_router(tasks_router, prefix="/api/{user_id}", dependencies=[Depends(user_namespace)])
+    app.include_router(
+        tasks_router,
+        prefix="/api/{user_id}",
+        dependencies=[Depends(user_namespace)],
+        responses={403: {"model": ErrorOut, "description": "`{user_id}` is not the caller (`forbidden`)."}},
+    )
     app.include_router(health_router)
+    install_openapi(app)
     return app

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
-from dotenv import load_dotenv
+from dotenv import find_dotenv, load_dotenv
 
 from db.url import DatabaseURL, DatabaseURLError
 
@@ -66,7 +66,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: bool = True) 
     """Settings from `env` (default: the process environment plus ./.env)."""
     if env is None:
         if dotenv:
-            load_dotenv(override=False)
+            # usecwd: the .env of the directory the service is started in (or a parent),
+            # not one found upwards from wherever this package is installed.
+            load_dotenv(find_dotenv(usecwd=True), override=False)
         env = os.environ
     return _parse(env)
 

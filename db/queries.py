@@ -63,7 +63,9 @@ def _where(flt: TaskFilter, args: list[Any]) -> str:
     if flt.search:
         args.append("%" + _escape_like(flt.search) + "%")
         n = len(args)
-        clauses.append(f"(title ILIKE ${n} OR description ILIKE ${n})")
+        # title's column collation is "C" (for a locale-independent sort), under which ILIKE
+        # folds only ASCII; the database's default collation folds the rest of Unicode.
+        clauses.append(f'(title COLLATE "default" ILIKE ${n} OR description ILIKE ${n})')
     return " AND ".join(clauses)
 
 

@@ -30,7 +30,7 @@ STATUS_OF: dict[type[DomainError], int] = {
     AuthUnavailable: 503,
 }
 _HTTP_CODES = {
-    400: "bad_request",
+    400: "validation_error",
     401: "unauthenticated",
     403: "forbidden",
     404: "not_found",
@@ -73,8 +73,18 @@ def _message(error: dict[str, Any]) -> str:
     return message[0].lower() + message[1:] if message else "is invalid"
 
 
+def _unread_body(error: dict[str, Any]) -> bool:
+    """FastAPI hands a body it does not read as JSON (its Content-Type is not JSON) to
+    validation as raw bytes; a JSON body is never bytes."""
+    return tuple(error.get("loc", ()))[:1] == ("body",) and isinstance(error.get("input"), bytes | bytearray)
+
+
 async def _validation_handler(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if any(_unread_body(e) for e in exc.errors()):
+        return error_response(
+            415, "unsupported_media_type", "Send the body as JSON, with Content-Type: application/json."
+        )
     fields = [{"field": _field_name(tuple(e["loc"])), "message": _message(e)} for e in exc.errors()]
     if any(e.get("type") == "json_invalid" for e in exc.errors()):
         detail = "The request body is not valid JSON."
@@ -95,6 +105,14 @@ async def _http_handler(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error" if exc.status_code < 500 else "internal_error")
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
+    if exc.status_code == 400:
+        # FastAPI's only 400: a JSON body it could not parse (e.g. nested too deeply).
+        return error_response(
+            400,
+            "validation_error",
+            "The request body could not be parsed as JSON.",
+            errors=[{"field": "body", "message": "could not be parsed as JSON"}],
+        )
     if exc.status_code == 404 and detail == "Not Found":
         detail = "No such route."
     elif exc.status_code == 405:
@@ -104,7 +122,9 @@ async def _http_handler(_: Request, exc: Exception) -> Response:
 
 async def _unexpected_handler(request: Request, exc: Exception) -> Response:
     log.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal_error", "Internal server error.")
+    # Starlette re-raises after sending this, and uvicorn then drops the connection:
+    # say so, or a keep-alive client's next request fails on the closed socket.
+    return error_response(500, "internal_error", "Internal server error.", headers={"Connection": "close"})
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -32,12 +32,19 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "Missing or invalid token (`unauthenticated`).",
         "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
     },
-    403: {"model": ErrorOut, "description": "`{user_id}` is not the caller (`forbidden`)."},
-    503: {"model": ErrorOut, "description": "Token keys unavailable (`auth_unavailable`)."},
+    503: {
+        "model": ErrorOut,
+        "description": "Token keys unavailable (`auth_unavailable`).",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
 }
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "No such task of yours (`not_found`)."}
 }
+_NOT_JSON: dict[int | str, dict[str, Any]] = {
+    415: {"model": ErrorOut, "description": "The body was not sent as JSON (`unsupported_media_type`)."}
+}
+# 403 (another user's {user_id}) is documented where the namespaced routes are mounted.
 
 
 @router.get(
@@ -102,6 +109,7 @@ def _next_page_url(request: Request, offset: int, limit: int) -> str:
             "headers": {"Location": {"schema": {"type": "string"}}},
         },
         **_ERRORS,
+        **_NOT_JSON,
     },
 )
 async def create_task(ctx: RestContext, request: Request, body: TaskCreateBody) -> Response:
@@ -126,7 +134,7 @@ async def get_task(ctx: RestContext, task_id: int) -> Response:
     description="Changes the fields given. Read-only and unknown fields are ignored;"
     " a body with nothing to change is a 400.",
     response_class=FastJSONResponse,
-    responses={200: {"model": TaskOut}, **_ERRORS, **_NOT_FOUND},
+    responses={200: {"model": TaskOut}, **_ERRORS, **_NOT_FOUND, **_NOT_JSON},
 )
 async def update_task(ctx: RestContext, task_id: int, body: TaskUpdateBody) -> Response:
     return FastJSONResponse(task_json(await resolvers.update_task(ctx, task_id, body.to_input())))
@@ -149,7 +157,7 @@ async def delete_task(ctx: RestContext, task_id: int) -> Response:
     summary="Toggle completion",
     description='Flips `completed`; a body `{"completed": true|false}` sets it instead.',
     response_class=FastJSONResponse,
-    responses={200: {"model": TaskOut}, **_ERRORS, **_NOT_FOUND},
+    responses={200: {"model": TaskOut}, **_ERRORS, **_NOT_FOUND, **_NOT_JSON},
 )
 async def complete_task(
     ctx: RestContext, task_id: int, body: Annotated[CompletionBody | None, Body()] = None

@@ -151,9 +151,15 @@ def _due_date(value: datetime | None, errors: list[FieldError]) -> datetime | No
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)  # no offset given: read it as UTC
-    if not EARLIEST_DUE_YEAR <= value.year <= LATEST_DUE_YEAR:
+    try:
+        # Checked in UTC, as the driver sends it: 9999-12-31T23:00-14:00 is in year 10000
+        # there, which Python (and so the driver) cannot represent.
+        utc: datetime | None = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_DUE_YEAR <= utc.year <= LATEST_DUE_YEAR:
         errors.append(
-            FieldError("due_date", f"year must be between {EARLIEST_DUE_YEAR} and {LATEST_DUE_YEAR}")
+            FieldError("due_date", f"year must be between {EARLIEST_DUE_YEAR} and {LATEST_DUE_YEAR} (UTC)")
         )
         return None
-    return value
+    return utc

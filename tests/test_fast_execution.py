@@ -79,7 +79,7 @@ class Query:
 
     @strawberry.field
     async def bad_enum(self) -> list[Task | None]:
-        return BAD_ENUM
+        return list(BAD_ENUM)
 
     @strawberry.field
     async def bad_scalar(self) -> list[Task]:

@@ -481,12 +481,22 @@ BAD_INPUT: dict[str, tuple[str, Callable[[Victim], dict[str, Any]], str]] = {
         _vars(input={"title": "ok", "dueDate": "not-a-date"}),
         "due_date",
     ),
+    "create-due-date-beyond-9999-in-utc": (
+        CREATE,
+        _vars(input={"title": "ok", "dueDate": "9999-12-31T23:59:59-14:00"}),
+        "due_date",
+    ),
     "update-blank-title": (UPDATE, _vars(id=_task_id, input={"title": "   "}), "title"),
     "update-long-title": (UPDATE, _vars(id=_task_id, input={"title": "y" * 201}), "title"),
     "update-null-title": (UPDATE, _vars(id=_task_id, input={"title": None}), "title"),
     "update-long-description": (UPDATE, _vars(id=_task_id, input={"description": "d" * 1001}), "description"),
     "update-bad-priority-variable": (UPDATE, _vars(id=_task_id, input={"priority": "urgent"}), "priority"),
     "update-bad-due-date-variable": (UPDATE, _vars(id=_task_id, input={"dueDate": "2024-13-01"}), "due_date"),
+    "update-due-date-beyond-9999-in-utc": (
+        UPDATE,
+        _vars(id=_task_id, input={"dueDate": "9999-12-31T23:00:00-01:00"}),
+        "due_date",
+    ),
     "task-id-abc": (GET, _vars(id="abc"), "id"),
     "task-id-negative": (GET, _vars(id="-1"), "id"),
     "task-id-fraction": (GET, _vars(id="1.5"), "id"),
@@ -572,6 +582,64 @@ def test_unencodable_input_never_shows_internals(
     assert rows_of(database, user) == []
 
 
+JSON = "application/json"
+ME = b'"query": "{ me { id } }"'
+# Requests refused before they reach the schema: (method, body, content type, status, field)
+TRANSPORT_ERRORS: dict[str, tuple[str, bytes | None, str | None, int, str | None]] = {
+    "malformed-json": ("POST", b'{"query": "{ me { id } "', "application/json", 400, "body"),
+    "deeply-nested-json": ("POST", b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "body"),
+    "deeply-nested-variables": (
+        "POST",
+        b'{"query": "{ __typename }", "variables": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}",
+        "application/json",
+        400,
+        "body",
+    ),
+    "number-body": ("POST", b"5", "application/json", 400, "body"),
+    "null-body": ("POST", b"null", "application/json", 400, "body"),
+    "string-body": ("POST", b'"{ me { id } }"', "application/json", 400, "body"),
+    "no-query": ("POST", b"{}", "application/json", 400, "query"),
+    "query-not-a-string": ("POST", b'{"query": 5}', "application/json", 400, "query"),
+    "variables-not-an-object": ("POST", b"{" + ME + b', "variables": "x"}', JSON, 400, "variables"),
+    "unknown-operation-name": ("POST", b"{" + ME + b', "operationName": "Nope"}', JSON, 400, "operationName"),
+    "batch": ("POST", b'[{"query": "{ __typename }"}]', "application/json", 400, "body"),
+    "text-plain": ("POST", b'{"query": "{ __typename }"}', "text/plain", 415, None),
+    "form-encoded": ("POST", b"query=%7B__typename%7D", "application/x-www-form-urlencoded", 415, None),
+    "no-content-type": ("POST", b'{"query": "{ __typename }"}', None, 415, None),
+    "put": ("PUT", b'{"query": "{ __typename }"}', "application/json", 405, None),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", TRANSPORT_ERRORS)
+def test_refused_requests_get_json_errors(server: LiveServer, case: str) -> None:
+    """Whatever is wrong with the request itself, the answer is a JSON error, never
+    plain text and never a 500."""
+    method, content, content_type, status, field = TRANSPORT_ERRORS[case]
+    headers = {"content-type": content_type} if content_type else {}
+    with server.client(hs_token(unique_user("transport"))) as c:
+        r = c.request(method, "/graphql", content=content, headers=headers)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json", r.text
+    body = r.json()
+    expected = {400: "validation_error", 405: "method_not_allowed", 415: "unsupported_media_type"}
+    assert body["code"] == expected[status]
+    assert isinstance(body["detail"], str) and body["detail"]
+    if field is None:
+        assert set(body) == {"detail", "code"}
+    else:
+        assert [e["field"] for e in body["errors"]] == [field], body
+
+
+def test_get_queries_work_and_get_mutations_are_refused_as_json(server: LiveServer) -> None:
+    with server.client(hs_token(unique_user("get"))) as c:
+        r = c.get("/graphql", params={"query": "{ __typename }"})
+        assert r.status_code == 200 and r.json() == {"data": {"__typename": "Query"}}
+        r = c.get("/graphql", params={"query": 'mutation { createTask(input: {title: "via GET"}) { id } }'})
+        assert r.status_code == 400
+        assert r.json()["code"] == "validation_error"
+        assert ids_of(list_page(c)) == []
+
+
 # --------------------------------------------------------------------------- filters
 
 
@@ -629,6 +697,24 @@ def test_status_and_search_filters(
     assert page["totalCount"] == len(expected)
 
 
+@pytest.mark.parametrize("status", ["all", "pending", "completed", None])
+@pytest.mark.parametrize("search", [None, "milk", "MILK", "%", "_", "c:\\t", "nothing-here"])
+def test_rest_status_and_search_filters(
+    server: LiveServer,
+    filter_user: tuple[str, dict[int, tuple[str, str | None, bool]]],
+    status: str | None,
+    search: str | None,
+) -> None:
+    token, tasks = filter_user
+    expected = {i for i, t in tasks.items() if _matches(t, (status or "all").upper(), search)}
+    params = {k: v for k, v in {"status": status, "search": search}.items() if v is not None}
+    with server.client(token) as c:
+        r = c.get("/api/tasks", params=params)
+    assert r.status_code == 200, r.text
+    assert sorted(t["id"] for t in r.json()) == sorted(expected)
+    assert r.headers["X-Total-Count"] == str(len(expected))
+
+
 def test_search_literals_are_not_wildcards(
     server: LiveServer, filter_user: tuple[str, dict[int, tuple[str, str | None, bool]]]
 ) -> None:
@@ -639,6 +725,30 @@ def test_search_literals_are_not_wildcards(
         assert {titles[i] for i in ids_of(list_page(c, search="pay_bill"))} == {"pay_bill"}
         assert {titles[i] for i in ids_of(list_page(c, search="50%"))} == {"call mom"}
         assert {titles[i] for i in ids_of(list_page(c, search="%"))} == {"call mom", "100% done"}
+
+
+def test_search_folds_case_beyond_ascii_in_title_and_description(
+    server: LiveServer, database: DatabaseURL
+) -> None:
+    [folding] = db_fetch(database, "SELECT lower('ÄÖÜÉ') = 'äöüé' AS unicode")
+    if not folding["unicode"]:
+        pytest.skip("the test database's locale folds only ASCII case")
+    with server.client(hs_token(unique_user("unicode"))) as c:
+        title = int(create(c, title="Ärger im Büro")["id"])
+        description = int(create(c, title="plain", description="Über den Fluss")["id"])
+        create(c, title="Other", description="nothing")
+        for search, expected in [
+            ("ärger", {title}),
+            ("ÄRGER IM BÜRO", {title}),
+            ("büro", {title}),
+            ("über", {description}),
+            ("ÜBER DEN", {description}),
+            ("ü", {title, description}),
+        ]:
+            assert set(ids_of(list_page(c, search=search))) == expected, search
+            r = c.get("/api/tasks", params={"search": search})
+            assert {t["id"] for t in r.json()} == expected, search
+            assert r.headers["X-Total-Count"] == str(len(expected))
 
 
 # --------------------------------------------------------------------------- sorting
@@ -689,6 +799,32 @@ def test_default_order(
     with server.client(token) as c:
         page: dict[str, Any] = ok(c, LIST, variables)["tasks"]
     assert ids_of(page) == expected
+
+
+@pytest.mark.parametrize("order", [*ORDERS, None])
+@pytest.mark.parametrize("sort", [*SORTS, None])
+def test_rest_sort_order(
+    server: LiveServer,
+    database: DatabaseURL,
+    sort_user: tuple[str, str],
+    sort: str | None,
+    order: str | None,
+) -> None:
+    user, token = sort_user
+    effective_sort = sort or "CREATED"
+    rows = rows_of(database, user)
+    expected = expected_order(rows, effective_sort, order or DEFAULT_ORDER[effective_sort])
+    params: dict[str, str | int] = {"limit": 500}
+    if sort is not None:
+        params["sort"] = sort.lower()
+    if order is not None:
+        params["order"] = order.lower()
+    with server.client(token) as c:
+        r = c.get("/api/tasks", params=params)
+    assert r.status_code == 200, r.text
+    assert [t["id"] for t in r.json()] == expected
+    assert r.headers["X-Total-Count"] == str(len(rows))
+    assert "Link" not in r.headers
 
 
 def test_default_page_size_is_50(server: LiveServer, database: DatabaseURL) -> None:

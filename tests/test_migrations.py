@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 
 from alembic import command
@@ -53,3 +54,75 @@ def test_database_enforces_title_rules(database: DatabaseURL) -> None:
                 " INSERT INTO tasks (user_id, title) VALUES ('db-rules', $1)",
                 title,
             )
+
+
+COLUMNS_SQL = """
+SELECT column_name, data_type, udt_name, character_maximum_length AS length,
+       is_nullable = 'YES' AS nullable, is_identity = 'YES' AS identity, column_default
+FROM information_schema.columns
+WHERE table_schema = 'public' AND table_name = $1
+ORDER BY ordinal_position
+"""
+
+
+def _columns(database: DatabaseURL, table: str) -> dict[str, tuple[object, ...]]:
+    return {
+        r["column_name"]: (r["udt_name"], r["length"], r["nullable"], r["identity"], r["column_default"])
+        for r in db_fetch(database, COLUMNS_SQL, table)
+    }
+
+
+def test_tables_are_as_specified(database: DatabaseURL) -> None:
+    assert _columns(database, "users") == {
+        "id": ("text", None, False, False, None),
+        "email": ("text", None, True, False, None),
+        "name": ("text", None, True, False, None),
+        "created_at": ("timestamptz", None, False, False, "now()"),
+        "updated_at": ("timestamptz", None, False, False, "now()"),
+    }
+    assert _columns(database, "tasks") == {
+        "id": ("int8", None, False, True, None),
+        "user_id": ("text", None, False, False, None),
+        "title": ("varchar", 200, False, False, None),
+        "description": ("varchar", 1000, True, False, None),
+        "completed": ("bool", None, False, False, "false"),
+        "priority": ("task_priority", None, False, False, "'medium'::task_priority"),
+        "due_date": ("timestamptz", None, True, False, None),
+        "created_at": ("timestamptz", None, False, False, "now()"),
+        "updated_at": ("timestamptz", None, False, False, "now()"),
+    }
+    labels = db_fetch(
+        database,
+        "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid"
+        " WHERE t.typname = 'task_priority' ORDER BY e.enumsortorder",
+    )
+    assert [r["enumlabel"] for r in labels] == ["low", "medium", "high"]
+    keys = db_fetch(
+        database,
+        "SELECT tc.table_name, kcu.column_name FROM information_schema.table_constraints tc"
+        " JOIN information_schema.key_column_usage kcu USING (constraint_schema, constraint_name)"
+        " WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = 'public'"
+        " AND tc.table_name IN ('users', 'tasks') ORDER BY tc.table_name",
+    )
+    assert keys == [
+        {"table_name": "tasks", "column_name": "id"},
+        {"table_name": "users", "column_name": "id"},
+    ]
+    [fk] = db_fetch(
+        database,
+        "SELECT confrelid::regclass::text AS target, confdeltype::text FROM pg_constraint"
+        " WHERE conrelid = 'tasks'::regclass AND contype = 'f'",
+    )
+    assert fk == {"target": "users", "confdeltype": "c"}  # ON DELETE CASCADE
+
+
+def test_deleting_a_user_deletes_their_tasks(database: DatabaseURL) -> None:
+    user = f"cascade-{uuid.uuid4().hex[:8]}"
+    db_fetch(
+        database,
+        "WITH u AS (INSERT INTO users (id) VALUES ($1)) INSERT INTO tasks (user_id, title) VALUES ($1, 't')",
+        user,
+    )
+    assert len(db_fetch(database, "SELECT id FROM tasks WHERE user_id = $1", user)) == 1
+    db_fetch(database, "DELETE FROM users WHERE id = $1", user)
+    assert db_fetch(database, "SELECT id FROM tasks WHERE user_id = $1", user) == []

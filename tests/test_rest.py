@@ -135,6 +135,8 @@ def test_empty_update_is_400(server: LiveServer, body: dict[str, object]) -> Non
         ({"title": "ok", "priority": None}, "priority"),
         ({"title": "ok", "due_date": "next tuesday"}, "due_date"),
         ({"title": "ok", "due_date": "0999-01-01"}, "due_date"),
+        ({"title": "ok", "due_date": "9999-12-31T23:59:59-14:00"}, "due_date"),  # year 10000 in UTC
+        ({"title": "ok", "due_date": "1000-01-01T00:00:00+14:00"}, "due_date"),  # year 999 in UTC
         ({"title": "ok", "completed": "yes"}, "completed"),
         ({"title": "bad\u0000title"}, "title"),
     ],
@@ -159,6 +161,19 @@ def test_title_of_exactly_200_characters_is_accepted(server: LiveServer) -> None
         assert r.status_code == 201
 
 
+def test_due_dates_at_the_ends_of_the_range_are_accepted(server: LiveServer) -> None:
+    with server.client(hs_token(unique_user())) as c:
+        for given, stored in [
+            ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59+00:00"),
+            ("9999-12-31T12:00:00-10:00", "9999-12-31T22:00:00+00:00"),
+            ("1000-01-01T00:00:00Z", "1000-01-01T00:00:00+00:00"),
+        ]:
+            r = c.post("/api/tasks", json={"title": "edge", "due_date": given})
+            assert r.status_code == 201, r.text
+            assert r.json()["due_date"] == stored
+            assert c.get(r.headers["location"]).json()["due_date"] == stored
+
+
 def test_several_bad_fields_are_all_reported(server: LiveServer) -> None:
     with server.client(hs_token(unique_user())) as c:
         r = c.post("/api/tasks", json={"title": "", "description": "d" * 1001})
@@ -173,6 +188,7 @@ def test_several_bad_fields_are_all_reported(server: LiveServer) -> None:
         ({"completed": None}, "completed"),
         ({"priority": "HIGHEST"}, "priority"),
         ({"due_date": "2024-13-01"}, "due_date"),
+        ({"due_date": "9999-12-31T23:00:00-01:00"}, "due_date"),
         ({"description": "d" * 1001}, "description"),
     ],
 )
@@ -263,6 +279,44 @@ def test_malformed_json_is_400(server: LiveServer) -> None:
             assert json_of(r)["code"] == "validation_error"
 
 
+def test_deeply_nested_json_is_400(server: LiveServer, database: DatabaseURL) -> None:
+    user = unique_user()
+    deep = b'{"title": "x", "description": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with server.client(hs_token(user)) as c:
+        r = c.post("/api/tasks", content=deep, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert json_of(r)["code"] == "validation_error"
+    assert r.json()["errors"][0]["field"] == "body"
+    assert snapshot(database, user) == []
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"),
+    [
+        ("POST", "", b'{"title": "sent as text"}'),
+        ("PUT", "/{id}", b'{"title": "sent as text"}'),
+        ("PATCH", "/{id}/complete", b'{"completed": true}'),
+    ],
+)
+def test_a_body_not_sent_as_json_is_415(
+    server: LiveServer, database: DatabaseURL, method: str, suffix: str, body: bytes, content_type: str | None
+) -> None:
+    user = unique_user()
+    with server.client(hs_token(user)) as c:
+        task = c.post("/api/tasks", json={"title": "keep"}).json()
+        before = snapshot(database, user)
+        headers = {"content-type": content_type} if content_type else {}
+        path = "/api/tasks" + suffix.format(id=task["id"])
+        r = c.request(method, path, content=body, headers=headers)
+    assert r.status_code == 415, r.text
+    assert json_of(r) == {
+        "detail": "Send the body as JSON, with Content-Type: application/json.",
+        "code": "unsupported_media_type",
+    }
+    assert snapshot(database, user) == before
+
+
 def test_unknown_route_and_method(server: LiveServer) -> None:
     with server.client() as c:
         r = c.get("/nope")
@@ -307,7 +361,7 @@ def test_list_filters_headers_and_limits(server: LiveServer) -> None:
         ({"search": "x" * 201}, "search"),
     ],
 )
-def test_list_query_validation(server: LiveServer, params: dict[str, object], field: str) -> None:
+def test_list_query_validation(server: LiveServer, params: dict[str, str | int], field: str) -> None:
     with server.client(hs_token(unique_user())) as c:
         r = c.get("/api/tasks", params=params)
     assert r.status_code == 400
@@ -329,6 +383,27 @@ def test_cors_preflight_allows_the_frontend(server: LiveServer) -> None:
             assert r.headers["access-control-allow-origin"] == "http://localhost:3000"
             assert method in r.headers["access-control-allow-methods"]
             assert "authorization" in r.headers["access-control-allow-headers"].lower()
+        for path, method in [
+            ("/api/u/tasks/1/complete", "PATCH"),
+            ("/api/tasks", "POST"),
+            ("/graphql", "POST"),
+        ]:
+            r = c.options(
+                path,
+                headers={
+                    "Origin": "http://localhost:3000",
+                    "Access-Control-Request-Method": method,
+                    "Access-Control-Request-Headers": "authorization, content-type",
+                },
+            )
+            assert r.status_code == 200, (path, method)
+            assert method in r.headers["access-control-allow-methods"]
+        # The browser may read the headers the API documents, even on a 401.
+        r = c.get("/api/tasks", headers={"Origin": "http://localhost:3000"})
+        assert r.status_code == 401
+        assert r.headers["access-control-allow-origin"] == "http://localhost:3000"
+        exposed = {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")}
+        assert {"x-total-count", "link", "location", "www-authenticate"} <= exposed
         r = c.options(
             "/api/tasks",
             headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
@@ -358,9 +433,29 @@ def test_openapi_documents_the_contract(server: LiveServer) -> None:
     assert {"X-Total-Count", "Link"} <= set(listing["headers"])
     assert "404" in paths["/api/tasks/{task_id}"]["get"]["responses"]
     assert "204" in paths["/api/tasks/{task_id}"]["delete"]["responses"]
-    assert "403" in paths["/api/{user_id}/tasks"]["get"]["responses"]
     error = spec["components"]["schemas"]["ErrorOut"]
     assert set(error["properties"]) == {"detail", "code", "errors"}
+    assert set(error["required"]) == {"detail", "code"}
+    error_ref = {"$ref": "#/components/schemas/ErrorOut"}
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            # Only what the service really answers: never FastAPI's default 422.
+            assert "422" not in responses, (method, path)
+            for status, response in responses.items():
+                if int(status) >= 400:
+                    assert response["content"]["application/json"]["schema"] == error_ref, (path, status)
+            if not path.startswith("/api/"):
+                continue
+            assert {"400", "401", "503"} <= set(responses), (method, path)
+            assert "Retry-After" in responses["503"]["headers"]
+            assert "WWW-Authenticate" in responses["401"]["headers"]
+            # 403 only where a {user_id} can name someone else.
+            assert ("403" in responses) is ("{user_id}" in path), (method, path)
+            assert ("415" in responses) is ("requestBody" in operation), (method, path)
+            assert ("404" in responses) is ("{task_id}" in path), (method, path)
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert set(paths["/readyz"]["get"]["responses"]) == {"200", "503"}
 
 
 def test_total_count_on_last_and_past_the_end_pages(server: LiveServer) -> None:

@@ -278,6 +278,15 @@ def test_expiry_within_the_leeway_is_accepted(srv: LiveServer, database: Databas
     assert_created(database, create_task(srv, token), sub)
 
 
+@pytest.mark.parametrize("claim", ["nbf", "iat"])
+def test_nbf_and_iat_within_the_leeway_are_accepted(
+    srv: LiveServer, database: DatabaseURL, keys: Keys, claim: str
+) -> None:
+    sub = unique_user()
+    token = keys.ed.sign(claims_for(sub, **{claim: int(time.time()) + LEEWAY // 3}))
+    assert_created(database, create_task(srv, token), sub)
+
+
 def test_token_just_under_the_size_limit_is_accepted(
     srv: LiveServer, database: DatabaseURL, keys: Keys
 ) -> None:
@@ -356,6 +365,14 @@ def _expired(k: Keys, sub: str) -> tuple[str, str]:
 
 def _not_yet_valid(k: Keys, sub: str) -> tuple[str, str]:
     return k.ed.sign(claims_for(sub, nbf=int(time.time()) + LEEWAY + 300)), sub
+
+
+def _issued_in_the_future(k: Keys, sub: str) -> tuple[str, str]:
+    return k.ed.sign(claims_for(sub, iat=int(time.time()) + LEEWAY + 300)), sub
+
+
+def _hs256_not_yet_valid(k: Keys, sub: str) -> tuple[str, str]:
+    return hs_token(sub, nbf=int(time.time()) + LEEWAY + 300), sub
 
 
 def _tampered(k: Keys, sub: str) -> tuple[str, str]:
@@ -578,6 +595,8 @@ def _much_oversized(k: Keys, sub: str) -> tuple[str, str]:
 REFUSED: dict[str, Case] = {
     "expired": _expired,
     "not_yet_valid": _not_yet_valid,
+    "issued_in_the_future": _issued_in_the_future,
+    "hs256_not_yet_valid": _hs256_not_yet_valid,
     "wrong_issuer": _wrong_issuer,
     "wrong_audience": _wrong_audience,
     "missing_issuer": _missing_issuer,
@@ -630,6 +649,7 @@ REFUSED: dict[str, Case] = {
 GRAPHQL_SUBSET = [
     "expired",
     "not_yet_valid",
+    "issued_in_the_future",
     "wrong_issuer",
     "wrong_audience",
     "tampered_payload",

@@ -1,0 +1,55 @@
+"""The database going away: readiness says so, requests fail with masked errors, and
+the process stays up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import asyncpg
+
+from db.engine import run_migrations
+from db.url import DatabaseURL
+from tests.support import HS_SECRET, hs_token, json_of, live_server, settings_for, unique_user
+
+LEAKS = ("Traceback", "asyncpg", "does not exist", "terminat", "todo_test_", "SELECT", ".py")
+
+
+async def _drop(url: DatabaseURL) -> None:
+    conn = await asyncpg.connect(url.with_database("postgres").asyncpg_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE "{url.database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def test_database_outage(fresh_database: Callable[[], DatabaseURL]) -> None:
+    url = fresh_database()
+    asyncio.run(run_migrations(url))
+    settings = settings_for(url, BETTER_AUTH_SECRET=HS_SECRET)
+    # One keep-alive client throughout, as a frontend's would be.
+    with live_server(settings) as server, server.client(hs_token(unique_user("outage"))) as c:
+        assert c.get("/readyz").json() == {"status": "ready"}
+        assert c.post("/api/tasks", json={"title": "before"}).status_code == 201
+
+        asyncio.run(_drop(url))
+
+        r = c.get("/readyz")
+        assert r.status_code == 503
+        assert json_of(r) == {"detail": "The database is not reachable.", "code": "database_unavailable"}
+
+        r = c.get("/api/tasks")
+        assert r.status_code == 500
+        assert json_of(r) == {"detail": "Internal server error.", "code": "internal_error"}
+        assert r.headers["connection"] == "close"  # the server drops it: the client must not reuse it
+
+        r = c.post("/graphql", json={"query": "{ tasks { totalCount } }"})
+        assert r.status_code == 200
+        [error] = json_of(r)["errors"]
+        assert error["message"] == "Internal server error."
+        assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+
+        for text in (c.get("/api/tasks").text, r.text):
+            for leak in LEAKS:
+                assert leak not in text, (leak, text)
+        assert c.get("/healthz").json() == {"status": "ok"}
