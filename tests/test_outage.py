@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from db.engine import run_migrations
+from db.migrations import run_migrations
 from db.url import DatabaseURL
 from tests.support import HS_SECRET, hs_token, json_of, live_server, settings_for, unique_user
 
