@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.auth import TokenVerifier
+from api.body_limit import BodySizeLimit
 from api.deps import user_namespace
 from api.embedded import start_embedded_postgres
 from api.graphql import graphql_router
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)  # inside CORS, so a 413 still reaches the browser
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from rest_shim.responses import error_response
 from schema.errors import (
@@ -101,7 +102,18 @@ async def _domain_handler(_: Request, exc: Exception) -> Response:
     return domain_error_response(exc)
 
 
-async def _http_handler(_: Request, exc: Exception) -> Response:
+def allowed_methods(request: Request) -> str:
+    """Every method some route accepts at this path (Starlette names only the first
+    route that matches the path, and FastAPI makes one route per method)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "_"})
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
+async def _http_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error" if exc.status_code < 500 else "internal_error")
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
@@ -117,6 +129,7 @@ async def _http_handler(_: Request, exc: Exception) -> Response:
         detail = "No such route."
     elif exc.status_code == 405:
         detail = "This method is not allowed on this route."
+        return error_response(405, code, detail, headers={"Allow": allowed_methods(request)})
     return error_response(exc.status_code, code, detail, headers=exc.headers)
 
 

@@ -42,7 +42,8 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "No such task of yours (`not_found`)."}
 }
 _NOT_JSON: dict[int | str, dict[str, Any]] = {
-    415: {"model": ErrorOut, "description": "The body was not sent as JSON (`unsupported_media_type`)."}
+    413: {"model": ErrorOut, "description": "The body is over 64 KiB (`payload_too_large`)."},
+    415: {"model": ErrorOut, "description": "The body was not sent as JSON (`unsupported_media_type`)."},
 }
 # 403 (another user's {user_id}) is documented where the namespaced routes are mounted.
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from api.body_limit import MAX_BODY_BYTES, TOO_LARGE
 from db.url import DatabaseURL
 from tests.support import LiveServer, db_fetch, hs_token, json_of, snapshot, unique_user
 
@@ -325,6 +328,27 @@ def test_unknown_route_and_method(server: LiveServer) -> None:
         r = c.post("/healthz")
         assert r.status_code == 405
         assert json_of(r)["code"] == "method_not_allowed"
+        assert r.headers["Allow"] == "GET"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/api/tasks", "GET, POST"),
+        ("POST", "/api/tasks/1", "DELETE, GET, PUT"),
+        ("GET", "/api/tasks/1/complete", "PATCH"),
+        ("PATCH", "/api/someone/tasks", "GET, POST"),
+    ],
+)
+def test_method_not_allowed_names_every_allowed_method(
+    server: LiveServer, method: str, path: str, allowed: str
+) -> None:
+    """RFC 9110: a 405 lists all the methods the resource supports, not just one."""
+    with server.client(hs_token(unique_user("allow"))) as c:
+        r = c.request(method, path)
+    assert r.status_code == 405, r.text
+    assert json_of(r)["code"] == "method_not_allowed"
+    assert r.headers["Allow"] == allowed
 
 
 def test_list_filters_headers_and_limits(server: LiveServer) -> None:
@@ -482,3 +506,42 @@ def test_unpaired_surrogates_are_a_validation_error(server: LiveServer, text: st
         assert r.status_code == 201  # an unstorable name claim is dropped, not fatal
         r = c.get("/api/tasks?search=%ED%A0%80")  # a surrogate's bytes: not UTF-8 at all
         assert r.status_code in (200, 400), r.text
+
+
+def _oversized_title_body() -> bytes:
+    return b'{"title": "' + b"x" * (MAX_BODY_BYTES + 1) + b'"}'
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("path", ["/api/tasks", "/graphql"])
+def test_oversized_bodies_are_refused_and_change_nothing(
+    server: LiveServer, database: DatabaseURL, path: str, chunked: bool
+) -> None:
+    """Over 64 KiB is a 413 whether the size is declared or only seen while reading."""
+    user = unique_user("big")
+    body = _oversized_title_body()
+
+    def stream() -> Iterator[bytes]:
+        for start in range(0, len(body), 8192):
+            yield body[start : start + 8192]
+
+    with server.client(hs_token(user)) as c:
+        r = c.post(
+            path,
+            content=stream() if chunked else body,
+            headers={"Content-Type": "application/json", "Origin": "http://localhost:3000"},
+        )
+    assert r.status_code == 413, r.text
+    assert json_of(r) == {"detail": TOO_LARGE, "code": "payload_too_large"}
+    assert r.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert snapshot(database, user) == []
+
+
+def test_a_body_just_under_the_limit_is_read(server: LiveServer) -> None:
+    description = "d" * 1000
+    padding = " " * (MAX_BODY_BYTES - 100 - len(description))
+    body = f'{{"title": "ok", "description": "{description}"{padding}}}'.encode()
+    assert len(body) <= MAX_BODY_BYTES
+    with server.client(hs_token(unique_user("fits"))) as c:
+        r = c.post("/api/tasks", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 201, r.text
