@@ -3,9 +3,11 @@
 - A token with an unknown `kid` triggers a refetch, at most once per
   `min_refresh_seconds`, so a flood of made-up kids cannot hammer the auth server.
 - Concurrent requests that need a fetch share one in-flight request.
-- Keys are trusted for `cache_seconds`; after that the next use refetches. If that
-  refetch fails, the cached keys stay in use (the auth server being down must not
-  log everyone out); if it succeeds, keys no longer listed stop being accepted.
+- Keys are trusted for `cache_seconds`; after that the next use waits for a refetch
+  (shared, bounded by the timeout), so a key withdrawn while the service was idle is
+  not accepted once more. If that refetch fails, the cached keys stay in use without
+  further waits until a background retry succeeds (the auth server being down must
+  not log everyone out); if it succeeds, keys no longer listed stop being accepted.
 - A request that needs keys we cannot get fails fast with AuthUnavailable (503).
 """
 
@@ -94,9 +96,17 @@ class JWKSCache:
         key = self._lookup(kid)
         if key is not None:
             stale = self._fetched_at is not None and now - self._fetched_at >= self._cache_seconds
-            if stale and may_fetch:
-                self._start_fetch()  # revalidate in the background; keep serving meanwhile
-            return key
+            if not stale:
+                return key
+            if self._last_error is not None or not (may_fetch or self._inflight is not None):
+                # The auth server is already known to be in trouble: no request waits on it.
+                if may_fetch:
+                    self._start_fetch()
+                return key
+            with contextlib.suppress(JWKSFetchError):
+                await asyncio.shield(self._start_fetch())
+                return self._lookup(kid)
+            return key  # the auth server cannot answer now: the cached key keeps working
         if may_fetch or self._inflight is not None:
             try:
                 await asyncio.shield(self._start_fetch())
