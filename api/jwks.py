@@ -156,9 +156,12 @@ class JWKSCache:
     async def _download(self) -> dict[str | None, VerificationKey]:
         response = await self._client.get(self.url, headers={"Accept": "application/json"})
         if response.status_code == 404:
+            if self._keys:
+                # It did serve keys: a proxy or deploy gone wrong, not a withdrawal of them all.
+                raise JWKSFetchError("HTTP 404 after serving keys")
             # A definite "no keys here", e.g. Better Auth with a custom HS256 signer
             # (its JWKS endpoint is off): asymmetric tokens get 401, not a retryable 503.
-            if self._fetched_at is None or self._keys:
+            if self._fetched_at is None:
                 log.warning("JWKS at %s answers 404: no asymmetric tokens will be accepted", self.url)
             return {}
         if response.status_code != 200:

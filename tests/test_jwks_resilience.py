@@ -420,6 +420,24 @@ def test_cached_token_that_expires_while_its_key_is_revalidated(database: Databa
         assert "expired" in ra.json()["detail"]
 
 
+def test_jwks_answering_404_after_serving_keys_is_an_outage(database: DatabaseURL) -> None:
+    # A 404 from an endpoint that did serve keys (a proxy or a deploy gone wrong) is trouble,
+    # not a withdrawal of every key: cached keys keep working, new ones are 503.
+    key = make_key()
+    user = unique_user()
+    with jwks_server(key) as jwks, service(database, jwks, cache="1") as client:
+        assert list_tasks(client, key.token(user)).status_code == 200
+        jwks.status = 404
+        time.sleep(1.1)  # stale: the next use revalidates and gets the 404
+        hits = jwks.hits
+        assert list_tasks(client, key.token(user)).status_code == 200
+        assert list_tasks(client, key.token(user, jti=uuid.uuid4().hex)).status_code == 200
+        assert jwks.hits > hits
+        time.sleep(0.25)
+        r, elapsed = timed(list_tasks, client, make_key().token(user))
+        assert_auth_unavailable(r, elapsed)
+
+
 # --- tokens without a kid --------------------------------------------------------------------
 
 
