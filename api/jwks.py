@@ -31,6 +31,8 @@ MAX_JWKS_BYTES = 256 * 1024
 # Algorithms allowed for a key follow from its type, never from the token.
 _EC_CURVES = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512", "secp256k1": "ES256K"}
 _RSA_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+# Private-key members: a verification key is built from the public ones only.
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,10 @@ class JWKSFetchError(Exception):
 
 
 def key_from_jwk(jwk: dict[str, Any]) -> VerificationKey | None:
-    """A verification key and its permitted algorithms, or None for keys we never use."""
+    """A verification key and its permitted algorithms, or None for keys we never use.
+
+    Only the public members count: certificates (`x5c`, `x5u`) are never consulted.
+    """
     if jwk.get("use", "sig") != "sig":
         return None
     kty, crv, declared = jwk.get("kty"), jwk.get("crv"), jwk.get("alg")
@@ -59,8 +64,11 @@ def key_from_jwk(jwk: dict[str, Any]) -> VerificationKey | None:
         return None  # symmetric ("oct") or unknown keys are never accepted from a JWKS
     if declared is not None and declared not in algorithms:
         return None
+    public = {name: value for name, value in jwk.items() if name not in _PRIVATE_MEMBERS}
+    if len(public) != len(jwk):
+        log.warning("JWKS key %r publishes private-key members: they are ignored", jwk.get("kid"))
     try:
-        key = jwt.PyJWK(jwk, algorithm=algorithms[0]).key
+        key = jwt.PyJWK(public, algorithm=algorithms[0]).key
     except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError):
         return None
     kid = jwk.get("kid")

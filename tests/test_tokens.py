@@ -7,6 +7,7 @@ token's subject (nor any task with the request's unique title).
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import hmac
 import json
@@ -19,8 +20,10 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm, get_default_algorithms
 
 from db.url import DatabaseURL
@@ -689,6 +692,93 @@ def test_a_valid_token_next_to_refused_ones_still_works(
     assert_created(database, create_task(srv, good), sub)
     assert_unauthenticated(create_task(srv, _jku_with_listed_kid(keys, sub)[0]))
     assert len(db_fetch(database, "SELECT id FROM tasks WHERE user_id = $1", sub)) == 1
+
+
+# --- what the JWKS lists ---------------------------------------------------------------------
+
+
+def self_signed_cert(private: Any) -> str:
+    """A DER certificate for `private`'s public key, base64 as in a JWK's x5c."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "attacker")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(private, None)
+    )
+    return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+
+@dataclass(frozen=True)
+class OddJWKS:
+    server: LiveServer
+    refused: dict[str, SigningKey]  # listed, but never to be used for verification
+    with_extras: dict[str, tuple[SigningKey, SigningKey]]  # (listed key, key its extras belong to)
+
+
+@pytest.fixture(scope="module")
+def odd_jwks(database: DatabaseURL) -> Iterator[OddJWKS]:
+    enc = make_key("EdDSA")
+    okp_says_es256, ec_says_es512, rsa_says_eddsa = make_key("EdDSA"), make_key("ES256"), make_key("RS256")
+    refused = {
+        "use_enc": (enc, {**enc.jwk, "use": "enc"}),
+        "okp_alg_es256": (okp_says_es256, {**okp_says_es256.jwk, "alg": "ES256"}),
+        "p256_alg_es512": (ec_says_es512, {**ec_says_es512.jwk, "alg": "ES512"}),
+        "rsa_alg_eddsa": (rsa_says_eddsa, {**rsa_says_eddsa.jwk, "alg": "EdDSA"}),
+    }
+    pairs = {
+        "x5c_of_another_key": (make_key("EdDSA"), make_key("EdDSA")),
+        "okp_private_d_of_another_key": (make_key("EdDSA"), make_key("EdDSA")),
+        "rsa_private_members_of_another_key": (make_key("RS256"), make_key("RS256")),
+    }
+    listed = [jwk for _, jwk in refused.values()]
+    for case, (key, other) in pairs.items():
+        if case.startswith("x5c"):
+            listed.append({**key.jwk, "x5c": [self_signed_cert(other.private)]})
+        else:
+            private_jwk = get_default_algorithms()[other.alg].to_jwk(other.private, as_dict=True)
+            secret = {k: v for k, v in private_jwk.items() if k in ("d", "p", "q", "dp", "dq", "qi")}
+            listed.append({**key.jwk, **secret})
+    jwks_server = JWKSServer(keys=listed).start()
+    settings = settings_for(database, BETTER_AUTH_URL=ISSUER, JWT_JWKS_URL=jwks_server.url)
+    try:
+        with live_server(settings) as server:
+            yield OddJWKS(server, {case: key for case, (key, _) in refused.items()}, pairs)
+    finally:
+        jwks_server.stop()
+
+
+@pytest.mark.parametrize("case", ["use_enc", "okp_alg_es256", "p256_alg_es512", "rsa_alg_eddsa"])
+def test_jwks_keys_not_for_signatures_are_ignored(
+    odd_jwks: OddJWKS, database: DatabaseURL, case: str
+) -> None:
+    # An encryption key, or a key whose declared alg does not fit its type, is never used.
+    key = odd_jwks.refused[case]
+    sub, title = unique_user(case), f"{case}-{uuid.uuid4().hex}"
+    assert_unauthenticated(create_task(odd_jwks.server, key.sign(claims_for(sub)), title))
+    assert_nothing_written(database, sub, title)
+
+
+@pytest.mark.parametrize(
+    "case", ["x5c_of_another_key", "okp_private_d_of_another_key", "rsa_private_members_of_another_key"]
+)
+def test_jwks_certificate_and_private_members_are_ignored(
+    odd_jwks: OddJWKS, database: DatabaseURL, case: str
+) -> None:
+    # The key is its public members: an x5c certificate or private-key members in the JWK,
+    # here belonging to another key, neither change it nor make it unusable.
+    listed, other = odd_jwks.with_extras[case]
+    sub = unique_user(case)
+    assert_created(database, create_task(odd_jwks.server, listed.sign(claims_for(sub))), sub)
+    intruder, title = unique_user("intruder"), f"{case}-{uuid.uuid4().hex}"
+    forged = jwt.encode(claims_for(intruder), other.private, algorithm=other.alg, headers={"kid": listed.kid})
+    assert_unauthenticated(create_task(odd_jwks.server, forged, title))
+    assert_nothing_written(database, intruder, title)
 
 
 # --- HS256 with explicitly configured issuer/audience ---------------------------------------
