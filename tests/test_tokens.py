@@ -11,6 +11,7 @@ import datetime
 import hashlib
 import hmac
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -240,6 +241,22 @@ def assert_nothing_written(database: DatabaseURL, sub: str, title: str) -> None:
     assert rows == []
 
 
+def database_state(database: DatabaseURL) -> dict[str, Any]:
+    """Row counts, latest changes and the task id sequence: any write, even one rolled back
+    after taking an id, or one for a subject other than the token's, changes this."""
+    (row,) = db_fetch(
+        database,
+        """
+        SELECT (SELECT count(*) FROM users) AS users,
+               (SELECT max(updated_at) FROM users) AS users_updated,
+               (SELECT count(*) FROM tasks) AS tasks,
+               (SELECT max(updated_at) FROM tasks) AS tasks_updated,
+               pg_sequence_last_value(pg_get_serial_sequence('tasks', 'id')) AS task_ids
+        """,
+    )
+    return row
+
+
 def assert_created(database: DatabaseURL, r: httpx.Response, sub: str) -> None:
     assert r.status_code == 201, r.text
     assert r.json()["user_id"] == sub
@@ -457,6 +474,10 @@ def _x5u(k: Keys, sub: str) -> tuple[str, str]:
     return k.attacker.sign(claims_for(sub), x5u=k.attacker_jwks.url), sub
 
 
+def _x5c(k: Keys, sub: str) -> tuple[str, str]:
+    return k.attacker.sign(claims_for(sub), x5c=[self_signed_cert(k.attacker.private)]), sub
+
+
 def _embedded_jwk(k: Keys, sub: str) -> tuple[str, str]:
     return k.attacker.sign(claims_for(sub), jwk=k.attacker.jwk), sub
 
@@ -607,6 +628,7 @@ REFUSED: dict[str, Case] = {
     "jku": _jku,
     "jku_with_listed_kid": _jku_with_listed_kid,
     "x5u": _x5u,
+    "x5c": _x5c,
     "embedded_jwk": _embedded_jwk,
     "embedded_jwk_with_listed_kid": _embedded_jwk_with_listed_kid,
     "crit": _crit,
@@ -656,10 +678,12 @@ def test_refused_token_on_rest_writes_nothing(
 ) -> None:
     token, sub = REFUSED[case](keys, unique_user(case))
     title = f"{case}-{uuid.uuid4().hex}"
+    before = database_state(database)
     assert_unauthenticated(create_task(srv, token, title))
     with srv.client(token) as c:
         assert_unauthenticated(c.get("/api/tasks"))
     assert_nothing_written(database, sub, title)
+    assert database_state(database) == before
     assert keys.attacker_jwks.hits == 0, "a URL from a token header was fetched"
 
 
@@ -669,8 +693,10 @@ def test_refused_token_on_graphql_writes_nothing(
 ) -> None:
     token, sub = REFUSED[case](keys, unique_user(case))
     title = f"{case}-{uuid.uuid4().hex}"
+    before = database_state(database)
     assert_graphql_unauthenticated(graphql(srv, CREATE_TASK, token, title=title))
     assert_nothing_written(database, sub, title)
+    assert database_state(database) == before
     assert keys.attacker_jwks.hits == 0, "a URL from a token header was fetched"
 
 
@@ -680,6 +706,71 @@ def test_a_refused_token_stays_refused(srv: LiveServer, database: DatabaseURL, k
     for _ in range(3):
         assert_unauthenticated(create_task(srv, token))
     assert snapshot(database, sub) == []
+
+
+def test_oversized_token_is_refused_before_any_key_lookup(
+    srv: LiveServer, jwks: JWKSServer, keys: Keys
+) -> None:
+    # A kid the service has not seen makes it refetch the JWKS, once it gets that far.
+    unlisted_kid = SigningKey("EdDSA", f"unknown-{uuid.uuid4().hex}", keys.ed.private, keys.ed.jwk)
+    sub = unique_user()
+    time.sleep(0.3)  # past JWKS_MIN_REFRESH_SECONDS
+    hits = jwks.hits
+    r = create_task(srv, padded_token(unlisted_kid, sub, over=MAX_TOKEN))
+    assert_unauthenticated(r)
+    assert "longer than 8192" in r.json()["detail"]
+    assert jwks.hits == hits
+    # The same token within the limit does get as far as the key lookup.
+    assert_unauthenticated(create_task(srv, padded_token(unlisted_kid, sub, longest_within=MAX_TOKEN)))
+    assert jwks.hits == hits + 1
+
+
+def test_a_remembered_token_vouches_only_for_itself(
+    srv: LiveServer, database: DatabaseURL, keys: Keys
+) -> None:
+    # Verified tokens are remembered by their whole string: nothing that merely shares
+    # its header, payload or a prefix of its signature rides on that.
+    sub, other = unique_user(), unique_user("other")
+    good = keys.ed.sign(claims_for(sub))
+    assert_created(database, create_task(srv, good), sub)
+    header, payload, signature = good.split(".")
+    flipped = signature[:-4] + ("AAAA" if not signature.endswith("AAAA") else "BBBB")
+    for variant in (
+        f"{header}.{payload}.",
+        f"{header}.{payload}.{signature[:-8]}",
+        f"{header}.{payload}.{flipped}",
+        f"{header}.{segment(claims_for(other))}.{signature}",
+        f"{header}.{payload}.{signature}.{signature}",
+    ):
+        assert_unauthenticated(create_task(srv, variant))
+    assert snapshot(database, other) == []
+    assert len(db_fetch(database, "SELECT id FROM tasks WHERE user_id = $1", sub)) == 1
+    with srv.client(good) as c:
+        assert c.get("/api/tasks").status_code == 200
+
+
+def test_remembered_tokens_are_refused_once_they_expire(
+    database: DatabaseURL, jwks: JWKSServer, keys: Keys
+) -> None:
+    settings = settings_for(
+        database,
+        BETTER_AUTH_URL=ISSUER,
+        BETTER_AUTH_SECRET=HS_SECRET,
+        JWT_JWKS_URL=jwks.url,
+        JWT_LEEWAY_SECONDS="0",
+    )
+    sub = unique_user()
+    exp = math.ceil(time.time()) + 2
+    tokens = [keys.ed.sign(claims_for(sub, exp=exp)), hs_token(sub, exp=exp)]  # JWKS and HS256
+    with live_server(settings) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        for token in tokens:
+            for _ in range(2):  # the second time from the verified-token cache
+                assert c.get("/api/tasks", headers=auth(token)).status_code == 200
+        time.sleep(max(0.0, exp + 0.2 - time.time()))
+        for token in tokens:
+            r = c.get("/api/tasks", headers=auth(token))
+            assert_unauthenticated(r)
+            assert "expired" in r.json()["detail"]
 
 
 def test_a_valid_token_next_to_refused_ones_still_works(
