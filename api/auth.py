@@ -56,8 +56,14 @@ class TokenVerifier:
         now = time.time()
         hit = self._verified.get(token)
         if hit is not None:
-            if hit.expires_at > now and (hit.key is None or await self._key_still_listed(hit.key)):
-                self._verified.move_to_end(token)
+            if (
+                hit.expires_at > now
+                and (hit.key is None or await self._key_still_listed(hit.key))
+                # the await may have waited on a JWKS refetch: judge expiry after it, as _verify does
+                and (hit.key is None or hit.expires_at > time.time())
+            ):
+                if token in self._verified:  # a concurrent request may have dropped it meanwhile
+                    self._verified.move_to_end(token)
                 return hit.viewer
             # pop: a concurrent request with the same token may have dropped it during the await
             self._verified.pop(token, None)

@@ -3,9 +3,11 @@
 - A token with an unknown `kid` triggers a refetch, at most once per
   `min_refresh_seconds`, so a flood of made-up kids cannot hammer the auth server.
 - Concurrent requests that need a fetch share one in-flight request.
-- Keys are trusted for `cache_seconds`; after that the next use refetches. If that
-  refetch fails, the cached keys stay in use (the auth server being down must not
-  log everyone out); if it succeeds, keys no longer listed stop being accepted.
+- Keys are trusted for `cache_seconds`; after that the next use waits for a refetch
+  (shared, bounded by the timeout), so a key withdrawn while the service was idle is
+  not accepted once more. If that refetch fails, the cached keys stay in use without
+  further waits until a background retry succeeds (the auth server being down must
+  not log everyone out); if it succeeds, keys no longer listed stop being accepted.
 - A request that needs keys we cannot get fails fast with AuthUnavailable (503).
 """
 
@@ -29,6 +31,8 @@ MAX_JWKS_BYTES = 256 * 1024
 # Algorithms allowed for a key follow from its type, never from the token.
 _EC_CURVES = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512", "secp256k1": "ES256K"}
 _RSA_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+# Private-key members: a verification key is built from the public ones only.
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +47,10 @@ class JWKSFetchError(Exception):
 
 
 def key_from_jwk(jwk: dict[str, Any]) -> VerificationKey | None:
-    """A verification key and its permitted algorithms, or None for keys we never use."""
+    """A verification key and its permitted algorithms, or None for keys we never use.
+
+    Only the public members count: certificates (`x5c`, `x5u`) are never consulted.
+    """
     if jwk.get("use", "sig") != "sig":
         return None
     kty, crv, declared = jwk.get("kty"), jwk.get("crv"), jwk.get("alg")
@@ -57,8 +64,11 @@ def key_from_jwk(jwk: dict[str, Any]) -> VerificationKey | None:
         return None  # symmetric ("oct") or unknown keys are never accepted from a JWKS
     if declared is not None and declared not in algorithms:
         return None
+    public = {name: value for name, value in jwk.items() if name not in _PRIVATE_MEMBERS}
+    if len(public) != len(jwk):
+        log.warning("JWKS key %r publishes private-key members: they are ignored", jwk.get("kid"))
     try:
-        key = jwt.PyJWK(jwk, algorithm=algorithms[0]).key
+        key = jwt.PyJWK(public, algorithm=algorithms[0]).key
     except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError):
         return None
     kid = jwk.get("kid")
@@ -94,9 +104,17 @@ class JWKSCache:
         key = self._lookup(kid)
         if key is not None:
             stale = self._fetched_at is not None and now - self._fetched_at >= self._cache_seconds
-            if stale and may_fetch:
-                self._start_fetch()  # revalidate in the background; keep serving meanwhile
-            return key
+            if not stale:
+                return key
+            if self._last_error is not None or not (may_fetch or self._inflight is not None):
+                # The auth server is already known to be in trouble: no request waits on it.
+                if may_fetch:
+                    self._start_fetch()
+                return key
+            with contextlib.suppress(JWKSFetchError):
+                await asyncio.shield(self._start_fetch())
+                return self._lookup(kid)
+            return key  # the auth server cannot answer now: the cached key keeps working
         if may_fetch or self._inflight is not None:
             try:
                 await asyncio.shield(self._start_fetch())
@@ -146,9 +164,12 @@ class JWKSCache:
     async def _download(self) -> dict[str | None, VerificationKey]:
         response = await self._client.get(self.url, headers={"Accept": "application/json"})
         if response.status_code == 404:
+            if self._keys:
+                # It did serve keys: a proxy or deploy gone wrong, not a withdrawal of them all.
+                raise JWKSFetchError("HTTP 404 after serving keys")
             # A definite "no keys here", e.g. Better Auth with a custom HS256 signer
             # (its JWKS endpoint is off): asymmetric tokens get 401, not a retryable 503.
-            if self._fetched_at is None or self._keys:
+            if self._fetched_at is None:
                 log.warning("JWKS at %s answers 404: no asymmetric tokens will be accepted", self.url)
             return {}
         if response.status_code != 200:

@@ -40,7 +40,7 @@ NODE_MODULES = INTEROP_DIR / "node_modules"
 
 DEFAULT_SECRET = "interop-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 DEFAULT_PASSWORD = "correct-horse-battery-staple"
-SUPPORTED_ALGS = ("EdDSA", "ES256", "RS256", "PS256")
+SUPPORTED_ALGS = ("EdDSA", "ES256", "ES512", "RS256", "PS256")
 SESSION_COOKIE = "better-auth.session_token"
 
 _NPM_INSTALL = ["npm", "install", "--no-audit", "--no-fund", "--no-package-lock"]

@@ -5,7 +5,7 @@
 // and serves until killed (SIGTERM / SIGINT).  Logs go to stderr.
 //
 // Environment:
-//   BA_ALG                EdDSA (default) | ES256 | RS256 | PS256
+//   BA_ALG                EdDSA (default) | ES256 | ES512 | RS256 | PS256
 //   BA_ROTATION_INTERVAL  seconds -> jwt({ jwks: { rotationInterval } })
 //   BA_GRACE_PERIOD       seconds -> jwt({ jwks: { gracePeriod } })
 //   BA_HS256=1            sign tokens with HS256 using BETTER_AUTH_SECRET via the
@@ -22,7 +22,7 @@ import { bearer, jwt } from "better-auth/plugins";
 import { SignJWT } from "jose";
 
 const DEFAULT_SECRET = "interop-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
-const ALGS = new Set(["EdDSA", "ES256", "RS256", "PS256"]);
+const ALGS = new Set(["EdDSA", "ES256", "ES512", "RS256", "PS256"]);
 
 function envSeconds(name) {
   const raw = process.env[name];
