@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from bench import db
 from bench.report import RESULTS_DIR
@@ -108,12 +109,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="ours: start the service once so its migrations create the schema (default);"
         " bench: the bench's own copy of the DDL (for floor/PostGraphile-only runs)",
     )
+    report = sub.add_parser("report", help="print the tables of a results file again")
+    report.add_argument("file", help="bench/results/<timestamp>.json or scale-<timestamp>.json")
+    report.add_argument("--markdown", action="store_true", help="as Markdown (docs/performance.md)")
     return parser
+
+
+def cmd_report(path: str, *, markdown: bool) -> int:
+    import json
+
+    from bench import report, scale
+
+    doc = json.loads(Path(path).read_text())
+    if doc.get("kind") == "scale":
+        print(scale.tables(doc["runs"], doc["comparisons"], markdown=markdown))
+    else:
+        print(report.results_table(doc["runs"], markdown=markdown))
+        print("\nratios (ours / baseline; req/s > 1 is faster, latency < 1 is faster)\n")
+        print(report.ratios_table(doc["ratios"], markdown=markdown))
+        print("\nmemory after the runs (VmRSS)\n")
+        print(report.rss_table(doc["servers"], markdown=markdown))
+    for note in doc.get("notes", []):
+        print(f"\nnote: {note}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("run", "scale", "seed", "-h", "--help"):
+    if not argv or argv[0] not in ("run", "scale", "seed", "report", "-h", "--help"):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
     if getattr(args, "workers", "unset") is None:
@@ -128,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         from bench.scale import cmd_scale
 
         return cmd_scale(args)
+    if args.command == "report":
+        return cmd_report(args.file, markdown=args.markdown)
     from bench.report import timestamp
     from bench.run import RUNS_DIR, migrate_with_ours, resolve_spec
     from bench.tokens import HS256Issuer

@@ -31,7 +31,14 @@ def _numeric(cell: str) -> bool:
     return True
 
 
-def fmt_table(headers: list[str], rows: list[list[str]]) -> str:
+def fmt_table(headers: list[str], rows: list[list[str]], *, markdown: bool = False) -> str:
+    if markdown:
+        numeric = [bool(rows) and all(_numeric(r[i]) for r in rows) for i in range(len(headers))]
+        lines = [
+            "| " + " | ".join(headers) + " |",
+            "|" + "|".join("---:" if n else "---" for n in numeric) + "|",
+        ]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     aligns = [">" if rows and all(_numeric(r[i]) for r in rows) else "<" for i in range(len(headers))]
     line = "  ".join(f"{h:{a}{w}}" for h, a, w in zip(headers, aligns, widths, strict=True))
@@ -41,7 +48,7 @@ def fmt_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def results_table(runs: list[dict[str, Any]]) -> str:
+def results_table(runs: list[dict[str, Any]], *, markdown: bool = False) -> str:
     rows = [
         [
             r["scenario"],
@@ -56,7 +63,7 @@ def results_table(runs: list[dict[str, Any]]) -> str:
         for r in runs
     ]
     headers = ["scenario", "target", "workers", "conns", "req/s", "p50 ms", "p99 ms", "errors"]
-    return fmt_table(headers, rows)
+    return fmt_table(headers, rows, markdown=markdown)
 
 
 def compute_ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -90,7 +97,7 @@ def compute_ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ratios
 
 
-def ratios_table(ratios: list[dict[str, Any]]) -> str:
+def ratios_table(ratios: list[dict[str, Any]], *, markdown: bool = False) -> str:
     rows = [
         [
             r["scenario"],
@@ -104,15 +111,15 @@ def ratios_table(ratios: list[dict[str, Any]]) -> str:
         for r in ratios
     ]
     headers = ["scenario", "ratio", "workers", "conns", "req/s", "p50", "p99"]
-    return fmt_table(headers, rows)
+    return fmt_table(headers, rows, markdown=markdown)
 
 
-def rss_table(servers: list[dict[str, Any]]) -> str:
+def rss_table(servers: list[dict[str, Any]], *, markdown: bool = False) -> str:
     rows = []
     for s in servers:
         for p in s["rss"]:
             rows.append([s["label"], str(s["workers"]), p["role"], str(p["pid"]), f"{p['rss_mb']:.1f}"])
-    return fmt_table(["server", "workers", "process", "pid", "RSS MB"], rows)
+    return fmt_table(["server", "workers", "process", "pid", "RSS MB"], rows, markdown=markdown)
 
 
 def _version(cmd: list[str]) -> str:

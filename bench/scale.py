@@ -281,26 +281,7 @@ def cmd_scale(args: argparse.Namespace) -> int:
 
     comparisons = _comparisons(rows)
     print()
-    print(_table(rows))
-    if comparisons:
-        print("\ncomparisons (ratio of p50 / p99 latency; 1.0 = no slowdown)")
-        print(
-            report.fmt_table(
-                ["what", "target", "workers", "conns", "p50 x", "p99 x", "p50 ms a->b"],
-                [
-                    [
-                        c["what"],
-                        c["target"],
-                        str(c["workers"]),
-                        str(c["conns"]),
-                        f"{c['p50_ratio']:.2f}",
-                        f"{c['p99_ratio']:.2f}",
-                        f"{c['p50_a_ms']:.2f} -> {c['p50_b_ms']:.2f}",
-                    ]
-                    for c in comparisons
-                ],
-            )
-        )
+    print(tables(rows, comparisons))
     for note in notes:
         print(f"note: {note}")
     doc = {
@@ -325,7 +306,30 @@ def cmd_scale(args: argparse.Namespace) -> int:
     return 0
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
+def tables(rows: list[dict[str, Any]], comparisons: list[dict[str, Any]], *, markdown: bool = False) -> str:
+    """The measurements, then the comparisons (ratios of latency)."""
+    out = _table(rows, markdown=markdown)
+    if comparisons:
+        out += "\n\ncomparisons (ratio of p50 / p99 latency; 1.0 = no slowdown)\n\n" + report.fmt_table(
+            ["what", "target", "workers", "conns", "p50 x", "p99 x", "p50 ms a->b"],
+            [
+                [
+                    c["what"],
+                    c["target"],
+                    str(c["workers"]),
+                    str(c["conns"]),
+                    f"{c['p50_ratio']:.2f}",
+                    f"{c['p99_ratio']:.2f}",
+                    f"{c['p50_a_ms']:.2f} -> {c['p50_b_ms']:.2f}",
+                ]
+                for c in comparisons
+            ],
+            markdown=markdown,
+        )
+    return out
+
+
+def _table(rows: list[dict[str, Any]], *, markdown: bool = False) -> str:
     return report.fmt_table(
         ["dataset", "target", "tasks", "case", "workers", "conns", "req/s", "p50 ms", "p99 ms", "errors"],
         [
@@ -343,6 +347,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
             ]
             for r in rows
         ],
+        markdown=markdown,
     )
 
 
