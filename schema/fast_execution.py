@@ -9,17 +9,25 @@ scalar or enum values, and for those the whole dance reduces to
 `FastListExecutor.complete_list_value` takes that shortcut when, and only when,
 every selected field of the list's object type is such a field (or `__typename`),
 with no directives on the selection, no arguments, no middleware and no hooks. It
-builds a plan once per selection and applies it to each item. If anything is out
-of the ordinary for an item (a null where the schema forbids one, a value the
-scalar refuses, an exception), it throws the shortcut away and completes the
-whole list the stock way, so errors, their paths and null propagation are
-exactly graphql-core's. A differential test compares the two on generated queries.
+builds a plan once per selection, compiles it into one small Python function (a
+loop that builds each item's dict in a single expression) and applies it to the
+list. If anything is out of the ordinary for an item (a null where the schema
+forbids one, a value the scalar refuses, an exception), it throws the shortcut
+away and completes the whole list the stock way, so errors, their paths and null
+propagation are exactly graphql-core's. A differential test compares the two on
+generated queries.
+
+Plans are kept across requests when they cannot depend on the request: the
+ParserCache hands every request for the same document the same AST, so a
+selection with no directives anywhere (nothing a variable could switch) is
+identified by its field nodes. Other selections are planned per request.
 """
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Iterable
+import keyword
+from collections.abc import Callable
+from enum import Enum, EnumMeta
 from typing import Any, NamedTuple
 
 from graphql import (
@@ -38,14 +46,17 @@ from graphql import (
     is_object_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList
+from graphql.language import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 from graphql.pyutils import AwaitableOrValue, Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 
 class _Leaf(NamedTuple):
-    key: str
-    read: Callable[[Any], Any] | None  # None: __typename
-    coerce: Callable[[Any], Any]
+    key: str  # the response key (alias or name)
+    attribute: str | None  # the Python attribute it reads; None for __typename
+    coerce: Callable[[Any], Any]  # the leaf type's coerce_output_value
+    exact: type | None  # values of exactly this type need no coercion ...
+    table: dict[Any, Any] | None  # ... or are looked up here (enum members)
     non_null: bool
 
 
@@ -53,13 +64,17 @@ class _Fallback(Exception):
     pass
 
 
-_NO_PLAN: tuple[_Leaf, ...] = ()
+Apply = Callable[[list[Any] | tuple[Any, ...]], list[dict[str, Any]]]
+_NO_PLAN = None
+_SHARED_PLANS_MAX = 1024
+# (object type, field nodes) -> (what keeps the key's ids unique, compiled plan or None)
+_shared_plans: dict[tuple[Any, ...], tuple[Any, Apply | None]] = {}
 
 
 class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._plans: dict[tuple[GraphQLObjectType, int], tuple[FieldDetailsList, tuple[_Leaf, ...]]] = {}
+        self._plans: dict[tuple[GraphQLObjectType, int], tuple[FieldDetailsList, Apply | None]] = {}
 
     def complete_list_value(
         self,
@@ -73,29 +88,67 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
         item_type = return_type.of_type
         object_type = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
         if isinstance(result, list | tuple) and is_object_type(object_type):
-            plan = self._plan(object_type, field_details_list)
-            if plan:
+            apply = self._plan(object_type, field_details_list)
+            if apply is not None:
                 try:
-                    return _apply(plan, result, object_type.name)
+                    return apply(result)
                 except Exception:  # any surprise: redo it the stock way, errors and all
                     pass
         return super().complete_list_value(
             return_type, field_details_list, info, path, result, position_context
         )
 
-    def _plan(
-        self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
-    ) -> tuple[_Leaf, ...]:
+    def _plan(self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList) -> Apply | None:
+        nodes = tuple(d.node for d in field_details_list)
+        shared_key = (object_type, *map(id, nodes))
+        shared = _shared_plans.get(shared_key)
+        if shared is not None:
+            return shared[1]
         key = (object_type, id(field_details_list))
         cached = self._plans.get(key)
         if cached is None:
             cached = (field_details_list, self._build_plan(object_type, field_details_list))
             self._plans[key] = cached  # the list is kept alive so its id stays unique
+            if self._is_static(nodes):
+                if len(_shared_plans) >= _SHARED_PLANS_MAX:
+                    _shared_plans.clear()
+                _shared_plans[shared_key] = ((object_type, nodes), cached[1])
         return cached[1]
+
+    def _is_static(self, nodes: tuple[FieldNode, ...]) -> bool:
+        """No directive on these fields or anywhere in their selections (fragments
+        included): their plan cannot depend on the request's variables."""
+        return all(not node.directives and self._static_selection(node.selection_set) for node in nodes)
+
+    def _static_selection(self, selection_set: SelectionSetNode | None, depth: int = 0) -> bool:
+        if selection_set is None:
+            return True
+        if depth > 8:
+            return False
+        for selection in selection_set.selections:
+            if selection.directives:
+                return False
+            if isinstance(selection, FragmentSpreadNode):
+                fragment = self.fragments.get(selection.name.value)
+                if (
+                    fragment is None
+                    or fragment.variable_signatures  # fragment arguments
+                    or getattr(selection, "arguments", None)
+                    or fragment.definition.directives
+                ):
+                    return False
+                inner: SelectionSetNode | None = fragment.definition.selection_set
+            elif isinstance(selection, InlineFragmentNode):
+                inner = selection.selection_set
+            else:
+                continue  # a field: its own directives are checked above; leaves have no selections
+            if not self._static_selection(inner, depth + 1):
+                return False
+        return True
 
     def _build_plan(
         self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
-    ) -> tuple[_Leaf, ...]:
+    ) -> Apply | None:
         if (
             (self.middleware_manager is not None and self.middleware_manager.middlewares)
             or self.hooks is not None
@@ -112,7 +165,7 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
             if leaf is None:
                 return _NO_PLAN
             plan.append(leaf)
-        return tuple(plan)
+        return _compile(tuple(plan), object_type.name) if plan else _NO_PLAN
 
 
 def _leaf(object_type: GraphQLObjectType, key: str, details: FieldDetailsList) -> _Leaf | None:
@@ -121,7 +174,7 @@ def _leaf(object_type: GraphQLObjectType, key: str, details: FieldDetailsList) -
         return None
     name = node.name.value
     if name == "__typename":
-        return _Leaf(key, None, str, True)
+        return _Leaf(key, None, str, str, None, True)
     field = object_type.fields.get(name)
     if field is None or field.args or field.subscribe is not None:
         return None
@@ -130,33 +183,33 @@ def _leaf(object_type: GraphQLObjectType, key: str, details: FieldDetailsList) -
     leaf_type = field_type.of_type if non_null else field_type
     if not is_leaf_type(leaf_type):
         return None
-    read = _plain_attribute_reader(field)
-    if read is None:
+    attribute = _plain_attribute(field)
+    if attribute is None:
         return None
-    return _Leaf(key, read, _coercer(leaf_type), non_null)
+    exact, table = _shortcut(leaf_type)
+    return _Leaf(key, attribute, leaf_type.coerce_output_value, exact, table, non_null)
 
 
 # Built-in scalars whose coercion returns a value of this exact type unchanged.
 _UNCHANGED: dict[GraphQLLeafType, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 
 
-def _coercer(leaf_type: GraphQLLeafType) -> Callable[[Any], Any]:
-    """The type's coerce_output_value, short-cut for the values it returns as they are
-    (str for String and ID, bool for Boolean) and for members of a Python enum (looked
+def _shortcut(leaf_type: GraphQLLeafType) -> tuple[type | None, dict[Any, Any] | None]:
+    """Which values skip the type's coerce_output_value: those it returns as they are
+    (str for String and ID, bool for Boolean), and members of a Python enum (looked
     up in a table the type's own coercion filled). Anything else goes to the type."""
-    coerce = leaf_type.coerce_output_value
     unchanged = _UNCHANGED.get(leaf_type)
     if unchanged is not None:
-        return lambda value: value if type(value) is unchanged else coerce(value)
+        return unchanged, None
     members = getattr(leaf_type, "wrapped_cls", None)  # Strawberry's enum types
-    if isinstance(leaf_type, GraphQLEnumType) and members is not None:
-        names = {member: coerce(member) for member in members}
-        return lambda value: names[value] if type(value) is members else coerce(value)
-    return coerce
+    if isinstance(leaf_type, GraphQLEnumType) and isinstance(members, EnumMeta):
+        enum_members: list[Enum] = list(members)
+        return members, {member: leaf_type.coerce_output_value(member) for member in enum_members}
+    return None, None
 
 
-def _plain_attribute_reader(field: Any) -> Callable[[Any], Any] | None:
-    """`getattr(source, python_name)` when that is all the field's resolver does."""
+def _plain_attribute(field: Any) -> str | None:
+    """The attribute the field reads, when `getattr(source, name)` is all its resolver does."""
     if not getattr(field.resolve, "_is_default", False):
         return None
     definition = (field.extensions or {}).get("strawberry-definition")
@@ -164,30 +217,52 @@ def _plain_attribute_reader(field: Any) -> Callable[[Any], Any] | None:
         return None
     if definition.default_resolver is not getattr:
         return None
-    return operator.attrgetter(definition.python_name)
+    name = definition.python_name
+    if not name.isidentifier() or keyword.iskeyword(name):
+        return None
+    return str(name)
 
 
-def _apply(plan: tuple[_Leaf, ...], items: Iterable[Any], type_name: str) -> list[dict[str, Any]]:
-    """Complete every item by the plan; _Fallback on anything the plan does not cover
-    (a null item is an error or a null in the stock executor: let it decide)."""
-    completed: list[dict[str, Any]] = []
-    for item in items:
-        if item is None or item is Undefined or isinstance(item, Exception):
-            raise _Fallback
-        row: dict[str, Any] = {}
-        for key, read, coerce, non_null in plan:
-            if read is None:
-                row[key] = type_name
-                continue
-            value = read(item)
-            if value is None or value is Undefined:
-                if non_null:
-                    raise _Fallback
-                row[key] = None
-                continue
-            coerced = coerce(value)
-            if coerced is None or coerced is Undefined:
-                raise _Fallback
-            row[key] = coerced
-        completed.append(row)
-    return completed
+def _compile(plan: tuple[_Leaf, ...], type_name: str) -> Apply:
+    """One function completing a whole list by the plan; it raises _Fallback on
+    anything the plan does not cover (a null item is an error or a null in the stock
+    executor: let it decide; a null in a non-null field; a value the scalar refuses).
+
+    Generated from names the schema vouches for (identifiers) and repr()'d keys."""
+    namespace: dict[str, Any] = {"Undefined": Undefined, "_Fallback": _Fallback}
+    lines = [
+        "def apply(items):",
+        "    completed = []",
+        "    append = completed.append",
+        "    for item in items:",
+        "        if item is None or item is Undefined or isinstance(item, Exception):",
+        "            raise _Fallback",
+    ]
+    entries = []
+    for i, leaf in enumerate(plan):
+        if leaf.attribute is None:
+            entries.append(f"{leaf.key!r}: {type_name!r}")
+            continue
+        v = f"v{i}"
+        namespace[f"coerce{i}"] = leaf.coerce
+        lines.append(f"        {v} = item.{leaf.attribute}")
+        lines.append(f"        if {v} is None or {v} is Undefined:")
+        lines.append("            raise _Fallback" if leaf.non_null else f"            {v} = None")
+        if leaf.exact is not None:
+            namespace[f"exact{i}"] = leaf.exact
+            lines.append(f"        elif type({v}) is exact{i}:")
+            if leaf.table is not None:
+                namespace[f"table{i}"] = leaf.table
+                lines.append(f"            {v} = table{i}[{v}]")
+            else:
+                lines.append("            pass")
+        lines.append("        else:")
+        lines.append(f"            {v} = coerce{i}({v})")
+        lines.append(f"            if {v} is None or {v} is Undefined:")
+        lines.append("                raise _Fallback")
+        entries.append(f"{leaf.key!r}: {v}")
+    lines.append("        append({" + ", ".join(entries) + "})")
+    lines.append("    return completed")
+    exec("\n".join(lines), namespace)
+    apply: Apply = namespace["apply"]
+    return apply

@@ -16,7 +16,9 @@ from typing import Any
 import strawberry
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strawberry.extensions import ParserCache
 
+from schema import fast_execution
 from schema.fast_execution import FastListExecutor
 from schema.types import Task, TaskPriority
 
@@ -92,6 +94,11 @@ class Query:
 
 STOCK = strawberry.Schema(query=Query)
 FAST = strawberry.Schema(query=Query, execution_context_class=FastListExecutor)
+# As in production: every request for the same text gets the same AST, so plans are
+# shared across requests (when nothing in the selection depends on variables).
+FAST_CACHED = strawberry.Schema(
+    query=Query, execution_context_class=FastListExecutor, extensions=[lambda: ParserCache(maxsize=None)]
+)
 
 LIST_FIELDS = [
     "tasks", "maybeTasks", "strictWithNullItem", "nullTitle", "nullableListNullTitle",
@@ -169,6 +176,10 @@ def test_fast_executor_matches_stock(source: str, flag: bool) -> None:
     fast, stock = _run(FAST, source, flag), _run(STOCK, source, flag)
     assert fast == stock, source
     assert stock[0] is not None or stock[1][0]["path"], "the document itself was rejected"
+    # The same document again, with the variable flipped in between: a plan kept from
+    # one request must not leak into another whose variables select other fields.
+    for value in (flag, not flag, flag):
+        assert _run(FAST_CACHED, source, value) == _run(STOCK, source, value), (source, value)
 
 
 def test_error_cases_really_produce_errors() -> None:
@@ -194,3 +205,26 @@ def test_fast_path_is_taken_for_plain_lists() -> None:
     result = asyncio.run(spy.execute("{ tasks { id title priority dueDate __typename } }"))
     assert result.errors is None and len(result.data["tasks"]) == len(GOOD)  # type: ignore[index]
     assert calls == []
+
+
+def test_plans_are_shared_across_requests_only_when_static() -> None:
+    built: list[str] = []
+
+    class Counting(FastListExecutor):
+        def _build_plan(self, *args: Any, **kwargs: Any) -> Any:
+            built.append("plan")
+            return super()._build_plan(*args, **kwargs)
+
+    schema = strawberry.Schema(
+        query=Query, execution_context_class=Counting, extensions=[lambda: ParserCache(maxsize=None)]
+    )
+    static = OPERATION % "tasks { id title ... on Task { priority } }"
+    for flag in (True, False, True):
+        assert _run(schema, static, flag) == _run(STOCK, static, flag)
+    assert built == ["plan"]
+    dynamic = OPERATION % "tasks { id ... on Task @include(if: $flag) { title } }"
+    built.clear()
+    for flag in (True, False, True):
+        assert _run(schema, dynamic, flag) == _run(STOCK, dynamic, flag)
+    assert built == ["plan"] * 3
+    assert fast_execution._shared_plans, "the static selection's plan is kept"
