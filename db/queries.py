@@ -15,7 +15,20 @@ import asyncpg
 
 from db.engine import Pool
 
-TASK_COLUMNS = "id, user_id, title, description, completed, priority, due_date, created_at, updated_at"
+# Rows of tasks start with these columns, in this order (schema.types.Task.from_row reads
+# them by position).
+TASK_COLUMN_NAMES = (
+    "id",
+    "user_id",
+    "title",
+    "description",
+    "completed",
+    "priority",
+    "due_date",
+    "created_at",
+    "updated_at",
+)
+TASK_COLUMNS = ", ".join(TASK_COLUMN_NAMES)
 WRITABLE_COLUMNS = ("title", "description", "completed", "priority", "due_date")
 
 # Sort name -> (key expression, its ascending/descending direction words).

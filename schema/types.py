@@ -18,6 +18,7 @@ class TaskPriority(Enum):
 
 
 _PRIORITY_OF = {p.value: p for p in TaskPriority}
+_new = object.__new__
 
 
 @strawberry.enum
@@ -63,17 +64,24 @@ class Task:
 
     @classmethod
     def from_row(cls, row: Any) -> Task:
-        return cls(
-            id=strawberry.ID(str(row["id"])),
-            title=row["title"],
-            description=row["description"],
-            completed=row["completed"],
-            priority=_PRIORITY_OF[row["priority"]],
-            due_date=row["due_date"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            user_id=row["user_id"],
-        )
+        """A task from a row whose first columns are db.queries.TASK_COLUMN_NAMES.
+
+        Listing builds one per row: filling the instance's __dict__ from positions
+        costs half of calling the dataclass __init__ with keywords (no __post_init__
+        or defaults to run here)."""
+        task = _new(cls)
+        task.__dict__ = {
+            "id": strawberry.ID(str(row[0])),
+            "user_id": row[1],
+            "title": row[2],
+            "description": row[3],
+            "completed": row[4],
+            "priority": _PRIORITY_OF[row[5]],
+            "due_date": row[6],
+            "created_at": row[7],
+            "updated_at": row[8],
+        }
+        return task
 
 
 @strawberry.type
