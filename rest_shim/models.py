@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from schema.inputs import CreateTaskInput, UpdateTaskInput
-from schema.types import Task, TaskPriority
+from schema.types import SortOrder, Task, TaskPriority, TaskSortField, TaskStatusFilter
 from schema.validation import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH
 
 # Documented here, enforced once in schema/validation.py.
@@ -64,6 +64,24 @@ class TaskUpdateBody(_Body):
 
 class CompletionBody(_Body):
     completed: StrictBool | None = None
+
+
+REST_MAX_LIMIT = 500
+
+
+class ListQuery(BaseModel):
+    """The query string of GET /tasks (ranges are checked by the resolver)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    status: TaskStatusFilter = TaskStatusFilter.ALL
+    sort: TaskSortField = TaskSortField.CREATED
+    order: SortOrder | None = Field(
+        default=None, description="Default: desc for created/updated, asc otherwise."
+    )
+    search: str | None = Field(default=None, description="Case-insensitive, title and description.")
+    limit: int = Field(default=100, json_schema_extra={"minimum": 1, "maximum": REST_MAX_LIMIT})
+    offset: int = Field(default=0, json_schema_extra={"minimum": 0})
 
 
 class TaskOut(BaseModel):

@@ -6,22 +6,22 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 
 from api.deps import RestContext
 from rest_shim.models import (
+    REST_MAX_LIMIT,
     CompletionBody,
     ErrorOut,
+    ListQuery,
     TaskCreateBody,
     TaskOut,
     TaskUpdateBody,
     task_json,
 )
+from rest_shim.query import ListParams, query_parameters
 from rest_shim.responses import FastJSONResponse
 from schema import resolvers
-from schema.types import SortOrder, TaskSortField, TaskStatusFilter
-
-REST_MAX_LIMIT = 500
 
 router = APIRouter(tags=["tasks"])
 
@@ -69,24 +69,17 @@ _NOT_JSON: dict[int | str, dict[str, Any]] = {
         },
         **_ERRORS,
     },
+    openapi_extra={"parameters": query_parameters(ListQuery)},
 )
-async def list_tasks(
-    ctx: RestContext,
-    request: Request,
-    status: TaskStatusFilter = TaskStatusFilter.ALL,
-    sort: TaskSortField = TaskSortField.CREATED,
-    order: Annotated[
-        SortOrder | None, Query(description="Default: desc for created/updated, asc otherwise.")
-    ] = None,
-    search: Annotated[str | None, Query(description="Case-insensitive, title and description.")] = None,
-    limit: Annotated[int, Query(json_schema_extra={"minimum": 1, "maximum": REST_MAX_LIMIT})] = 100,
-    offset: Annotated[int, Query(json_schema_extra={"minimum": 0})] = 0,
-) -> Response:
-    page = resolvers.PageRequest(size=limit, offset=offset, size_field="limit", max_size=REST_MAX_LIMIT)
-    connection = await resolvers.list_tasks(ctx, page, status, sort, order, search)
+async def list_tasks(ctx: RestContext, request: Request, query: ListParams) -> Response:
+    page = resolvers.PageRequest(
+        size=query.limit, offset=query.offset, size_field="limit", max_size=REST_MAX_LIMIT
+    )
+    connection = await resolvers.list_tasks(ctx, page, query.status, query.sort, query.order, query.search)
     headers = {"X-Total-Count": str(await connection.count_total())}
     if connection.page_info.has_next_page:
-        headers["Link"] = f'<{_next_page_url(request, offset + limit, limit)}>; rel="next"'
+        next_offset = query.offset + query.limit
+        headers["Link"] = f'<{_next_page_url(request, next_offset, query.limit)}>; rel="next"'
     return FastJSONResponse([task_json(task) for task in connection.nodes], headers=headers)
 
 
