@@ -456,6 +456,20 @@ def test_openapi_documents_the_contract(server: LiveServer) -> None:
     assert "Location" in create["201"]["headers"]
     listing = paths["/api/tasks"]["get"]["responses"]["200"]
     assert {"X-Total-Count", "Link"} <= set(listing["headers"])
+    for prefix in ("/api", "/api/{user_id}"):
+        query = {
+            p["name"]: p["schema"]
+            for p in paths[f"{prefix}/tasks"]["get"]["parameters"]
+            if p["in"] == "query"
+        }
+        assert set(query) == {"status", "sort", "order", "search", "limit", "offset"}
+        assert query["status"]["enum"] == ["all", "pending", "completed"]
+        assert query["sort"]["enum"] == ["created", "updated", "title", "due_date", "priority"]
+        assert (query["limit"]["minimum"], query["limit"]["maximum"], query["limit"]["default"]) == (
+            1,
+            500,
+            100,
+        )
     assert "404" in paths["/api/tasks/{task_id}"]["get"]["responses"]
     assert "204" in paths["/api/tasks/{task_id}"]["delete"]["responses"]
     error = spec["components"]["schemas"]["ErrorOut"]
