@@ -165,7 +165,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         db_pool_max_size=pool_max,
         migrate_on_start=migrate_raw in ("true", "1", "yes"),
     )
-    if settings.jwt_jwks_url is not None and settings.jwt_issuer is None:
+    if settings.jwt_jwks_url is not None and (settings.jwt_issuer is None or settings.jwt_audience is None):
         problems.append("JWT_JWKS_URL is set: also set BETTER_AUTH_URL or JWT_ISSUER and JWT_AUDIENCE")
     if settings.is_production:
         if not settings.auth_configured:

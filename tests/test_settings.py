@@ -56,12 +56,56 @@ def test_translated_url_connects(server_url: DatabaseURL) -> None:
     assert asyncio.run(connect(DatabaseURL.parse(raw).asyncpg_dsn)) == 1
 
 
+def test_libpq_connect_timeout_becomes_asyncpgs_timeout(server_url: DatabaseURL) -> None:
+    """asyncpg would send connect_timeout to the server as a setting, which the server
+    refuses: it is taken out of the URL and passed as asyncpg's timeout."""
+    sep = "&" if urlsplit(server_url.asyncpg_dsn).query else "?"
+    url = DatabaseURL.parse(server_url.asyncpg_dsn + f"{sep}connect_timeout=10&application_name=x")
+    assert "connect_timeout" not in url.asyncpg_dsn
+    assert url.connect_args == {"timeout": 10.0}
+    assert DatabaseURL.parse(url.url) == url  # survives the hand-over to worker processes
+
+    async def connect() -> str:
+        conn = await asyncpg.connect(url.asyncpg_dsn, **url.connect_args)
+        try:
+            return str(await conn.fetchval("SHOW application_name"))
+        finally:
+            await conn.close()
+
+    assert asyncio.run(connect()) == "x"
+    assert DatabaseURL.parse("postgresql://h/db?connect_timeout=0").connect_args == {}
+    with pytest.raises(DatabaseURLError):
+        DatabaseURL.parse("postgresql://h/db?connect_timeout=soon")
+
+
 @pytest.mark.parametrize(
-    "raw", ["mysql://u@h/db", "http://h/db", "postgresql://h/db?sslmode=sometimes", "postgresql://h/db?foo=1"]
+    "raw",
+    [
+        "mysql://u@h/db",
+        "http://h/db",
+        "postgresql://h/db?sslmode=sometimes",
+        "postgresql://h/db?foo=1",
+        "postgresql://h/db?server_settings=x",
+    ],
 )
 def test_bad_database_urls(raw: str) -> None:
     with pytest.raises(DatabaseURLError):
         DatabaseURL.parse(raw)
+
+
+def test_jwks_without_an_audience_is_refused() -> None:
+    """JWKS tokens must carry the expected iss and aud: with no BETTER_AUTH_URL to
+    default from, both must be set."""
+    with pytest.raises(SettingsError, match="JWT_AUDIENCE"):
+        load_settings({"JWT_JWKS_URL": "https://auth.example/jwks", "JWT_ISSUER": "https://auth.example"})
+    s = load_settings(
+        {
+            "JWT_JWKS_URL": "https://auth.example/jwks",
+            "JWT_ISSUER": "https://auth.example",
+            "JWT_AUDIENCE": "https://auth.example",
+        }
+    )
+    assert s.jwt_audience == "https://auth.example"
 
 
 def test_defaults_from_better_auth_url() -> None:
