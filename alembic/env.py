@@ -46,7 +46,7 @@ def _database_url() -> DatabaseURL:
 async def _run_online() -> None:
     url = _database_url()
     engine = create_async_engine(
-        "postgresql+asyncpg://", async_creator=lambda: asyncpg.connect(url.asyncpg_dsn)
+        "postgresql+asyncpg://", async_creator=lambda: asyncpg.connect(url.asyncpg_dsn, **url.connect_args)
     )
     async with engine.connect() as connection:
         await connection.run_sync(_configure_and_run)

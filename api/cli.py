@@ -25,17 +25,18 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    command = args.command or "serve"
+    if command == "schema":  # needs no configuration
+        from schema.schema import schema
+
+        print(schema.as_str())
+        return
     try:
         settings = load_settings()
     except SettingsError as error:
         print(error, file=sys.stderr)
         raise SystemExit(2) from None
-    command = args.command or "serve"
-    if command == "schema":
-        from schema.schema import schema
-
-        print(schema.as_str())
-    elif command == "migrate":
+    if command == "migrate":
         from db.migrations import run_migrations  # serving processes never load Alembic
 
         asyncio.run(run_migrations(_database_url(settings)))
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     # Resolve the database and the dev secret once here, so every worker agrees.
-    os.environ["DATABASE_URL"] = _database_url(settings).asyncpg_dsn
+    os.environ["DATABASE_URL"] = _database_url(settings).url
     with_dev_secret(settings)
     if settings.migrate_on_start:
         # Once, before the workers start, and in a child process so that the serving

@@ -22,6 +22,7 @@ async def create_pool(url: DatabaseURL, *, min_size: int, max_size: int) -> Pool
         command_timeout=30,
         server_settings={"application_name": "todo-api"},
         reset=_keep_session,
+        **url.connect_args,
     )
 
 

@@ -33,7 +33,7 @@ async def run_migrations(url: DatabaseURL, revision: str = "head", *, downgrade:
     """Upgrade (or downgrade) to `revision` while holding an advisory lock, so
     instances starting together take turns and the later ones find nothing to do."""
     engine = create_async_engine(
-        "postgresql+asyncpg://", async_creator=lambda: asyncpg.connect(url.asyncpg_dsn)
+        "postgresql+asyncpg://", async_creator=lambda: asyncpg.connect(url.asyncpg_dsn, **url.connect_args)
     )
     try:
         async with engine.connect() as conn:

@@ -2,12 +2,15 @@
 
 Accepts postgresql://, postgres:// and postgresql+asyncpg://. libpq-only query
 parameters that asyncpg does not understand (channel_binding, and friends) are
-dropped; sslmode is kept because asyncpg understands it.
+dropped; sslmode is kept because asyncpg understands it; libpq's connect_timeout
+becomes asyncpg's connection timeout (asyncpg would otherwise send it to the
+server as a setting, which the server refuses).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 _SCHEMES = {"postgresql", "postgres", "postgresql+asyncpg"}
@@ -16,8 +19,8 @@ _SSLMODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 _DROPPED = {"channel_binding", "gssencmode", "sslcompression", "target_session_attrs_libpq"}
 _KEPT = {
     "sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword", "host", "port",
-    "user", "password", "dbname", "database", "connect_timeout", "application_name",
-    "target_session_attrs", "options", "passfile", "server_settings",
+    "user", "password", "dbname", "database", "application_name",
+    "target_session_attrs", "options", "passfile", "sslnegotiation",
 }  # fmt: skip
 
 
@@ -30,6 +33,7 @@ class DatabaseURL:
     asyncpg_dsn: str
     sslmode: str | None
     database: str
+    connect_timeout: float | None = None
 
     @classmethod
     def parse(cls, raw: str) -> DatabaseURL:
@@ -41,8 +45,17 @@ class DatabaseURL:
             )
         params: list[tuple[str, str]] = []
         sslmode: str | None = None
+        connect_timeout: float | None = None
         for key, value in parse_qsl(parts.query, keep_blank_values=True):
             if key in _DROPPED:
+                continue
+            if key == "connect_timeout":
+                try:
+                    connect_timeout = float(value)
+                except ValueError:
+                    raise DatabaseURLError("connect_timeout must be a number of seconds") from None
+                if connect_timeout <= 0:  # libpq: 0 or less means wait forever
+                    connect_timeout = None
                 continue
             if key == "ssl":  # SQLAlchemy/asyncpg spelling
                 key = "sslmode"
@@ -55,12 +68,25 @@ class DatabaseURL:
             params.append((key, value))
         database = parts.path.lstrip("/") or dict(params).get("dbname", "")
         dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(params), ""))
-        return cls(asyncpg_dsn=dsn, sslmode=sslmode, database=database)
+        return cls(asyncpg_dsn=dsn, sslmode=sslmode, database=database, connect_timeout=connect_timeout)
 
     def with_database(self, name: str) -> DatabaseURL:
         parts = urlsplit(self.asyncpg_dsn)
         dsn = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
-        return DatabaseURL(asyncpg_dsn=dsn, sslmode=self.sslmode, database=name)
+        return replace(self, asyncpg_dsn=dsn, database=name)
+
+    @property
+    def url(self) -> str:
+        """This URL in a form parse() reads back unchanged (for handing to workers)."""
+        if self.connect_timeout is None:
+            return self.asyncpg_dsn
+        separator = "&" if urlsplit(self.asyncpg_dsn).query else "?"
+        return f"{self.asyncpg_dsn}{separator}connect_timeout={self.connect_timeout:g}"
+
+    @property
+    def connect_args(self) -> dict[str, Any]:
+        """Keyword arguments for asyncpg.connect / create_pool."""
+        return {} if self.connect_timeout is None else {"timeout": self.connect_timeout}
 
     @property
     def redacted(self) -> str:
