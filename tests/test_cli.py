@@ -96,3 +96,12 @@ def test_migrate_upgrades_the_configured_database(
     assert [t["tablename"] for t in tables] == ["alembic_version", "tasks", "users"]
     again = _todo_api(tmp_path, "migrate", DATABASE_URL=url.asyncpg_dsn)
     assert again.returncode == 0, again.stderr
+
+
+def test_schema_needs_no_configuration(tmp_path: Path) -> None:
+    """Printing the SDL reads no settings: a broken .env does not stop it."""
+    (tmp_path / ".env").write_text("DB_POOL_MAX_SIZE=many\nAPP_ENV=production\n")
+    result = _todo_api(tmp_path, "schema")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (ROOT / "schema.graphql").read_text()
+    assert not (tmp_path / ".data").exists()
