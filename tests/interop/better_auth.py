@@ -72,9 +72,13 @@ def node_available() -> str | None:
 
 
 def _modules_installed() -> bool:
-    return (NODE_MODULES / "better-auth" / "package.json").is_file() and (
-        NODE_MODULES / "jose" / "package.json"
-    ).is_file()
+    """The harness's packages are there, and better-auth is the version package.json pins
+    (a node_modules left from an earlier pin is reinstalled, not silently reused)."""
+    installed = NODE_MODULES / "better-auth" / "package.json"
+    if not installed.is_file() or not (NODE_MODULES / "jose" / "package.json").is_file():
+        return False
+    pinned = json.loads((INTEROP_DIR / "package.json").read_text())["dependencies"]["better-auth"]
+    return bool(json.loads(installed.read_text()).get("version") == pinned)
 
 
 def ensure_node_modules() -> None:
