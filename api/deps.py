@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Request, Response
+from fastapi.routing import APIRoute
 
 from schema.context import RequestContext
 
@@ -24,11 +26,33 @@ async def graphql_context(request: Request) -> RequestContext:
     return build_context(request)
 
 
+_CONTEXT_KEY = "todo_api.context"
+
+
 async def authenticated_context(request: Request) -> RequestContext:
-    # REST checks the token first, so a caller without one learns nothing else.
-    context = build_context(request)
+    """The caller's context, their token checked. AuthenticatedRoute has usually done
+    it already, before the body was read; then this only picks it up."""
+    context: RequestContext | None = request.scope.get(_CONTEXT_KEY)
+    if context is None:
+        context = request.scope[_CONTEXT_KEY] = build_context(request)
     await context.viewer()
     return context
+
+
+class AuthenticatedRoute(APIRoute):
+    """Checks the token (and the {user_id} namespace) before anything else about the
+    request, the body included: a caller without a valid token learns nothing, not even
+    that their JSON was malformed. (FastAPI parses the body before it solves
+    dependencies.)"""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def authenticated(request: Request) -> Response:
+            await authenticated_context(request)
+            return await handler(request)
+
+        return authenticated
 
 
 async def user_namespace(

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Request, Response
 
-from api.deps import RestContext
+from api.deps import AuthenticatedRoute, RestContext
 from rest_shim.models import (
     REST_MAX_LIMIT,
     CompletionBody,
@@ -23,7 +23,7 @@ from rest_shim.query import ListParams, query_parameters
 from rest_shim.responses import FastJSONResponse
 from schema import resolvers
 
-router = APIRouter(tags=["tasks"])
+router = APIRouter(tags=["tasks"], route_class=AuthenticatedRoute)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "Invalid input (`validation_error`)."},

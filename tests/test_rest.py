@@ -282,6 +282,24 @@ def test_malformed_json_is_400(server: LiveServer) -> None:
             assert json_of(r)["code"] == "validation_error"
 
 
+def test_the_token_is_checked_before_the_body(server: LiveServer) -> None:
+    """No token, a bad one, or someone else's namespace: refused as such, even when
+    the body is malformed (FastAPI would otherwise parse it first and answer 400)."""
+    json_header = {"content-type": "application/json"}
+    with server.client() as c:
+        r = c.post("/api/tasks", content=b"{not json", headers=json_header)
+        assert (r.status_code, json_of(r)["code"]) == (401, "unauthenticated")
+        r = c.put(
+            "/api/tasks/1", content=b"{not json", headers={**json_header, "authorization": "Bearer x.y.z"}
+        )
+        assert (r.status_code, json_of(r)["code"]) == (401, "unauthenticated")
+    with server.client(hs_token(unique_user())) as c:
+        r = c.post("/api/someone-else/tasks", content=b"{not json", headers=json_header)
+        assert (r.status_code, json_of(r)["code"]) == (403, "forbidden")
+        r = c.patch("/api/tasks/1/complete", content=b"[", headers=json_header)
+        assert (r.status_code, json_of(r)["code"]) == (400, "validation_error")
+
+
 def test_deeply_nested_json_is_400(server: LiveServer, database: DatabaseURL) -> None:
     user = unique_user()
     # 60 KB: deep enough to exhaust the JSON parser, small enough to pass the body limit.
