@@ -21,11 +21,6 @@ def build_context(request: Request) -> RequestContext:
     )
 
 
-async def graphql_context(request: Request) -> RequestContext:
-    # GraphQL checks the token lazily: `{ __typename }` needs no sign-in.
-    return build_context(request)
-
-
 _CONTEXT_KEY = "todo_api.context"
 
 

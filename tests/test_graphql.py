@@ -607,6 +607,7 @@ TRANSPORT_ERRORS: dict[str, tuple[str, bytes | None, str | None, int, str | None
     "form-encoded": ("POST", b"query=%7B__typename%7D", "application/x-www-form-urlencoded", 415, None),
     "no-content-type": ("POST", b'{"query": "{ __typename }"}', None, 415, None),
     "put": ("PUT", b'{"query": "{ __typename }"}', "application/json", 405, None),
+    "head": ("HEAD", b"", None, 405, None),
 }  # fmt: skip
 
 
@@ -620,6 +621,10 @@ def test_refused_requests_get_json_errors(server: LiveServer, case: str) -> None
         r = c.request(method, "/graphql", content=content, headers=headers)
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/json", r.text
+    if status == 405:
+        assert r.headers["allow"] == "GET, POST"
+    if method == "HEAD":
+        return  # no body to read
     body = r.json()
     expected = {400: "validation_error", 405: "method_not_allowed", 415: "unsupported_media_type"}
     assert body["code"] == expected[status]
