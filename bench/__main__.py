@@ -86,7 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="comma list of scenario names or globs, e.g. 'rest_*,gql_list'",
     )
-    run.set_defaults(workers_default="1,2")
+    run.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="measurements per scenario, target and connection count, alternating between"
+        " the targets; the median-req/s round is reported (default 3)",
+    )
+    # Shorter measurements, repeated: --rounds x --duration seconds per figure.
+    run.set_defaults(workers_default="1,2", duration=5, warmup=5)
 
     scale = sub.add_parser("scale", help="latency at scale: small vs 1M rows, deep pages")
     _common(scale)

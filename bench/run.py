@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -123,20 +124,17 @@ def prepare_database(
     return info
 
 
-def _server_plan(
-    targets: list[str], scenarios: list[Scenario], workers: list[int]
-) -> list[tuple[str, str, int, list[Scenario]]]:
-    plan = []
-    for target in targets:
-        for w in workers:
-            variants: dict[str, list[Scenario]] = {}
-            for sc in scenarios:
-                if target in sc.targets:
-                    variant = sc.auth if target == "ours" else ""
-                    variants.setdefault(variant, []).append(sc)
-            for variant, scs in variants.items():
-                plan.append((target, variant, w, scs))
-    return plan
+def _participants(scenario: Scenario, targets: list[str]) -> list[tuple[str, str]]:
+    """(target, variant) pairs that serve the scenario, in target order."""
+    return [(t, scenario.auth if t == "ours" else "") for t in targets if t in scenario.targets]
+
+
+def _median_run(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median req/s (its latencies go with it), plus every round's req/s."""
+    ordered = sorted(samples, key=lambda r: r["rps"])
+    chosen = dict(ordered[(len(ordered) - 1) // 2])
+    chosen["rounds_rps"] = [r["rps"] for r in samples]
+    return chosen
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -178,94 +176,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     servers_out: list[dict[str, Any]] = []
     checks: list[dict[str, Any]] = []
     first_pages: dict[str, Any] = {}
-    plan = _server_plan(targets, scenarios, workers)
     started = time.monotonic()
     try:
-        for target, variant, w, scs in plan:
-            db.run(vacuum(url))
-            server = _make_server(target, variant, w, url, issuers, run_dir, args.pool_size)
-            log(f"\n== {server.label} workers={w}: {', '.join(s.name for s in scs)}")
-            try:
-                server.start()
-            except RuntimeError as exc:
-                notes.append(f"{server.label} w={w} failed to start: {exc}")
-                log(f"ERROR: {notes[-1]}")
-                continue
-            try:
-                for sc in scs:
-                    try:
-                        issuer = issuers.get(sc.auth)
-                        entries = user_entries(
-                            sc,
-                            target,
-                            readers=info.sample,
-                            writers=info.writers,
-                            token=issuer.token if issuer else None,
-                        )
-                        ok, msg, doc = check(sc, target, server.port, entries[0])
-                        checks.append(
-                            {"scenario": sc.name, "target": target, "workers": w, "ok": ok, "detail": msg}
-                        )
-                        if not ok:
-                            notes.append(f"{sc.name} on {server.label} w={w} skipped: {msg}")
-                            log(f"  SKIP {sc.name}: {msg}")
-                            continue
-                        if sc.name == "rest_list":
-                            first_pages.setdefault(target, (entries[0]["id"], doc))
-                        data_file = write_data(
-                            run_dir / f"{sc.name}-{target}-w{w}.lua", entries, graphql=sc.graphql
-                        )
-                        base_url = f"http://127.0.0.1:{server.port}"
-                        if args.warmup > 0:
-                            run_wrk(
-                                wrk,
-                                script=sc.script,
-                                data_file=data_file,
-                                url=base_url,
-                                conns=max(conns_list),
-                                threads=args.threads,
-                                duration=args.warmup,
-                            )
-                        for c in conns_list:
-                            res = run_wrk(
-                                wrk,
-                                script=sc.script,
-                                data_file=data_file,
-                                url=base_url,
-                                conns=c,
-                                threads=args.threads,
-                                duration=args.duration,
-                            )
-                            row = {
-                                "scenario": sc.name,
-                                "target": target,
-                                "variant": variant,
-                                "workers": w,
-                                **res,
-                            }
-                            runs.append(row)
-                            log(
-                                f"  {sc.name:<16} c={c:<3} {res['rps']:>9,.0f} req/s"
-                                f"  p50 {res['latency_us']['p50'] / 1000:7.2f} ms"
-                                f"  p99 {res['latency_us']['p99'] / 1000:7.2f} ms"
-                                f"  errors {report.errors_of(row)}"
-                            )
-                    except MEASURE_ERRORS as exc:  # wrk failure, server died, odd response
-                        notes.append(f"{sc.name} on {server.label} w={w} failed: {exc}")
-                        log(f"  ERROR {sc.name}: {exc}")
-                server.measure_rss()
-            finally:
-                server.stop()
-            servers_out.append(
-                {
-                    "label": server.label,
-                    "target": target,
-                    "variant": variant,
-                    "workers": w,
-                    "startup_s": round(server.startup_seconds, 2),
-                    "rss": server.rss,
-                    "log": str(server.log_path),
-                }
+        for w in workers:
+            _measure_workers(
+                w,
+                targets=targets,
+                scenarios=scenarios,
+                conns_list=conns_list,
+                args=args,
+                wrk=wrk,
+                url=url,
+                info=info,
+                issuers=issuers,
+                run_dir=run_dir,
+                out=_Out(runs, servers_out, checks, first_pages, notes),
             )
     except KeyboardInterrupt:
         notes.append("interrupted: partial results")
@@ -310,6 +235,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "conns": conns_list,
             "threads": args.threads,
             "duration_s": args.duration,
+            "rounds": args.rounds,
             "warmup_s": args.warmup,
             "pool_size": args.pool_size,
             "seed": {
@@ -348,3 +274,152 @@ def _make_server(
     if target == "floor":
         return make_floor(url, workers, run_dir, pool_size)
     return make_postgraphile(url, workers, run_dir, pool_size)
+
+
+@dataclass
+class _Out:
+    runs: list[dict[str, Any]]
+    servers: list[dict[str, Any]]
+    checks: list[dict[str, Any]]
+    first_pages: dict[str, Any]
+    notes: list[str]
+
+
+def _measure_workers(
+    w: int,
+    *,
+    targets: list[str],
+    scenarios: list[Scenario],
+    conns_list: list[int],
+    args: argparse.Namespace,
+    wrk: str,
+    url: str,
+    info: db.SeedInfo,
+    issuers: dict[str, Any],
+    run_dir: Path,
+    out: _Out,
+) -> None:
+    """Every scenario at `w` workers. All the servers run side by side (an idle one costs
+    nothing) and each measurement alternates between them, round after round, so that a
+    ratio compares figures taken minutes, not a quarter of an hour, apart: this machine's
+    speed drifts by more than the differences being measured."""
+    db.run(vacuum(url))
+    needed = {p for sc in scenarios for p in _participants(sc, targets)}
+    servers: dict[tuple[str, str], Server] = {}
+    try:
+        for target, variant in sorted(needed, key=lambda p: (ALL_TARGETS.index(p[0]), p[1])):
+            server = _make_server(target, variant, w, url, issuers, run_dir, args.pool_size)
+            try:
+                server.start()
+            except RuntimeError as exc:
+                out.notes.append(f"{server.label} w={w} failed to start: {exc}")
+                log(f"ERROR: {out.notes[-1]}")
+                continue
+            servers[(target, variant)] = server
+        log(f"\n== workers={w}: {', '.join(s.label for s in servers.values())}")
+        for sc in scenarios:
+            ready: list[tuple[Server, str, Path]] = []
+            for target, variant in _participants(sc, targets):
+                serving = servers.get((target, variant))
+                if serving is None:
+                    continue
+                prepared = _prepare(sc, target, serving, w, info, issuers, run_dir, out)
+                if prepared is not None:
+                    ready.append((serving, target, prepared))
+            if not ready:
+                continue
+            try:
+                for server, _, data_file in ready:
+                    if args.warmup > 0:
+                        run_wrk(
+                            wrk,
+                            script=sc.script,
+                            data_file=data_file,
+                            url=f"http://127.0.0.1:{server.port}",
+                            conns=max(conns_list),
+                            threads=args.threads,
+                            duration=args.warmup,
+                        )
+                for c in conns_list:
+                    samples: dict[str, list[dict[str, Any]]] = {target: [] for _, target, _ in ready}
+                    for r in range(args.rounds):
+                        for server, target, data_file in ready if r % 2 == 0 else ready[::-1]:
+                            res = run_wrk(
+                                wrk,
+                                script=sc.script,
+                                data_file=data_file,
+                                url=f"http://127.0.0.1:{server.port}",
+                                conns=c,
+                                threads=args.threads,
+                                duration=args.duration,
+                            )
+                            samples[target].append(res)
+                    for server, target, _ in ready:
+                        row = {
+                            "scenario": sc.name,
+                            "target": target,
+                            "variant": server.variant,
+                            "workers": w,
+                            **_median_run(samples[target]),
+                        }
+                        out.runs.append(row)
+                        log(
+                            f"  {sc.name:<16} {server.label:<13} c={c:<3} {row['rps']:>9,.0f} req/s"
+                            f"  p50 {row['latency_us']['p50'] / 1000:7.2f} ms"
+                            f"  p99 {row['latency_us']['p99'] / 1000:7.2f} ms"
+                            f"  errors {report.errors_of(row)}"
+                            f"  (rounds: {', '.join(f'{x:,.0f}' for x in row['rounds_rps'])})"
+                        )
+            except MEASURE_ERRORS as exc:  # wrk failure, server died, odd response
+                out.notes.append(f"{sc.name} w={w} failed: {exc}")
+                log(f"  ERROR {sc.name}: {exc}")
+        for server in servers.values():
+            server.measure_rss()
+    finally:
+        for server in servers.values():
+            server.stop()
+    for (target, variant), server in servers.items():
+        out.servers.append(
+            {
+                "label": server.label,
+                "target": target,
+                "variant": variant,
+                "workers": w,
+                "startup_s": round(server.startup_seconds, 2),
+                "rss": server.rss,
+                "log": str(server.log_path),
+            }
+        )
+
+
+def _prepare(
+    sc: Scenario,
+    target: str,
+    server: Server,
+    w: int,
+    info: db.SeedInfo,
+    issuers: dict[str, Any],
+    run_dir: Path,
+    out: _Out,
+) -> Path | None:
+    """The scenario's Lua data file for this target, after one request checked its answer."""
+    try:
+        issuer = issuers.get(sc.auth)
+        entries = user_entries(
+            sc,
+            target,
+            readers=info.sample,
+            writers=info.writers,
+            token=issuer.token if issuer else None,
+        )
+        ok, msg, doc = check(sc, target, server.port, entries[0])
+    except MEASURE_ERRORS as exc:
+        ok, msg, doc = False, f"check failed: {exc}", None
+    out.checks.append({"scenario": sc.name, "target": target, "workers": w, "ok": ok, "detail": msg})
+    if not ok:
+        out.notes.append(f"{sc.name} on {server.label} w={w} skipped: {msg}")
+        log(f"  SKIP {sc.name} on {server.label}: {msg}")
+        return None
+    if sc.name == "rest_list":
+        out.first_pages.setdefault(target, (entries[0]["id"], doc))
+    return write_data(run_dir / f"{sc.name}-{target}-w{w}.lua", entries, graphql=sc.graphql)
