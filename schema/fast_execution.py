@@ -56,7 +56,7 @@ class _Leaf(NamedTuple):
     attribute: str | None  # the Python attribute it reads; None for __typename
     coerce: Callable[[Any], Any]  # the leaf type's coerce_output_value
     exact: type | None  # values of exactly this type need no coercion ...
-    table: dict[Any, Any] | None  # ... or are looked up here (enum members)
+    table: dict[int, Any] | None  # ... or are looked up here by id() (enum members)
     non_null: bool
 
 
@@ -194,17 +194,19 @@ def _leaf(object_type: GraphQLObjectType, key: str, details: FieldDetailsList) -
 _UNCHANGED: dict[GraphQLLeafType, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 
 
-def _shortcut(leaf_type: GraphQLLeafType) -> tuple[type | None, dict[Any, Any] | None]:
+def _shortcut(leaf_type: GraphQLLeafType) -> tuple[type | None, dict[int, Any] | None]:
     """Which values skip the type's coerce_output_value: those it returns as they are
     (str for String and ID, bool for Boolean), and members of a Python enum (looked
-    up in a table the type's own coercion filled). Anything else goes to the type."""
+    up in a table the type's own coercion filled; keyed by id(), as members live as
+    long as their class and Enum.__hash__ is a Python call). Anything else goes to
+    the type."""
     unchanged = _UNCHANGED.get(leaf_type)
     if unchanged is not None:
         return unchanged, None
     members = getattr(leaf_type, "wrapped_cls", None)  # Strawberry's enum types
     if isinstance(leaf_type, GraphQLEnumType) and isinstance(members, EnumMeta):
         enum_members: list[Enum] = list(members)
-        return members, {member: leaf_type.coerce_output_value(member) for member in enum_members}
+        return members, {id(member): leaf_type.coerce_output_value(member) for member in enum_members}
     return None, None
 
 
@@ -253,7 +255,7 @@ def _compile(plan: tuple[_Leaf, ...], type_name: str) -> Apply:
             lines.append(f"        elif type({v}) is exact{i}:")
             if leaf.table is not None:
                 namespace[f"table{i}"] = leaf.table
-                lines.append(f"            {v} = table{i}[{v}]")
+                lines.append(f"            {v} = table{i}[id({v})]")
             else:
                 lines.append("            pass")
         lines.append("        else:")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.extensions.max_aliases import create_validator
 from strawberry.types import ExecutionContext, ExecutionResult
 
@@ -23,6 +24,24 @@ MAX_ALIASES = 20
 # One rule class for the life of the process: MaxAliasesLimiter makes a new class per
 # instance, which changes the validation cache's key and so defeats it on every request.
 _ALIAS_RULE = create_validator(MAX_ALIASES)
+
+
+class BoundedParserCache(ParserCache):
+    """ParserCache that also caps the document's tokens before parsing it (what
+    MaxTokensLimiter does): one extension's per-request hooks instead of two."""
+
+    def on_parse(self) -> Iterator[None]:
+        self.execution_context.parse_options["max_tokens"] = MAX_TOKENS
+        yield from super().on_parse()
+
+
+class LimitedValidationCache(ValidationCache):
+    """ValidationCache that also applies the alias limit (what AddValidationRules does)."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        context.validation_rules = (*context.validation_rules, _ALIAS_RULE)
+        yield from super().on_validate()
 
 
 class TaskSchema(strawberry.Schema):
@@ -50,11 +69,11 @@ def build_schema(**kwargs: Any) -> TaskSchema:
         mutation=Mutation,
         # Factories, not instances: one extension object per request.
         extensions=[
-            # Bounded documents: one request cannot fan out into hundreds of queries.
-            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-            lambda: AddValidationRules([_ALIAS_RULE]),
-            lambda: ParserCache(maxsize=512),
-            lambda: ValidationCache(maxsize=512),
+            # Bounded documents (tokens, aliases): one request cannot fan out into
+            # hundreds of queries. Each extension costs hooks on every request, so the
+            # limits ride on the caches rather than being extensions of their own.
+            lambda: BoundedParserCache(maxsize=512),
+            lambda: LimitedValidationCache(maxsize=512),
             ErrorCodes,
         ],
         **kwargs,
