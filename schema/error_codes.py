@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
-from strawberry.extensions import MaskErrors
 
 from schema.errors import DomainError
-
-log = logging.getLogger("schema")
 
 INTERNAL_MESSAGE = "Internal server error."
 # graphql-core 3.2: Variable "$input" got invalid value "x" at "input.dueDate"; ...
@@ -21,20 +17,11 @@ _VARIABLE_PATH = re.compile(r' at "(?P<at>[\w.\[\]]+)"')
 _VARIABLE_ERROR_33 = re.compile(r"^Variable '\$(?P<var>\w+)' has invalid value(?: at (?P<at>[\w.\[\]]+))?:")
 
 
-class ErrorCodes(MaskErrors):
-    """Domain errors keep their message and gain their code; errors raised before
-    execution (syntax, validation, variable coercion) are the client's and say so;
-    anything else is a bug: its message is replaced, the details stay in the log."""
-
-    def __init__(self) -> None:
-        super().__init__(should_mask_error=lambda _: True, error_message=INTERNAL_MESSAGE)
-
-    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return [with_code(error) for error in errors]
-
-
 def with_code(error: GraphQLError) -> GraphQLError:
-    """The error as the client sees it: a stable code, internals masked."""
+    """The error as the client sees it: a stable code, internals masked. Domain errors
+    keep their message and gain their code; errors raised before execution (syntax,
+    validation, variable coercion) are the client's and say so; anything else is a
+    bug: its message is replaced, the details stay in the log."""
     original = error.original_error
     if isinstance(original, DomainError):
         return _copy(error, original.message, original.extensions)
