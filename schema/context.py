@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from strawberry.fastapi import BaseContext
-
 from db.engine import Pool
 from schema.errors import DomainError, Forbidden
 
@@ -23,7 +21,7 @@ class Viewer:
 Authenticator = Callable[[str | None], Awaitable[Viewer]]
 
 
-class RequestContext(BaseContext):
+class RequestContext:
     def __init__(
         self,
         *,
@@ -32,7 +30,6 @@ class RequestContext(BaseContext):
         authorization: str | None,
         namespace: str | None = None,
     ) -> None:
-        super().__init__()
         self.pool = pool
         self._authenticate = authenticate
         self._authorization = authorization
