@@ -75,6 +75,11 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._plans: dict[tuple[GraphQLObjectType, int], tuple[FieldDetailsList, Apply | None]] = {}
+        # Middleware (Strawberry turns extensions' `resolve` hooks into middleware) and
+        # hooks wrap every field: no shortcut, and no shared plan either.
+        self._plain = (
+            self.middleware_manager is None or not self.middleware_manager.middlewares
+        ) and self.hooks is None
 
     def complete_list_value(
         self,
@@ -87,7 +92,7 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> AwaitableOrValue[list[Any]]:
         item_type = return_type.of_type
         object_type = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
-        if isinstance(result, list | tuple) and is_object_type(object_type):
+        if self._plain and isinstance(result, list | tuple) and is_object_type(object_type):
             apply = self._plan(object_type, field_details_list)
             if apply is not None:
                 try:
@@ -149,11 +154,9 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
     def _build_plan(
         self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
     ) -> Apply | None:
-        if (
-            (self.middleware_manager is not None and self.middleware_manager.middlewares)
-            or self.hooks is not None
-            or object_type.is_type_of is not None
-            or any(d.node.directives for d in field_details_list)  # e.g. @stream
+        if object_type.is_type_of is not None or any(
+            d.node.directives
+            for d in field_details_list  # e.g. @stream
         ):
             return _NO_PLAN
         grouped, new_defer_usages, forbidden = self.collect_subfields(object_type, field_details_list)

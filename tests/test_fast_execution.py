@@ -228,3 +228,25 @@ def test_plans_are_shared_across_requests_only_when_static() -> None:
         assert _run(schema, dynamic, flag) == _run(STOCK, dynamic, flag)
     assert built == ["plan"] * 3
     assert fast_execution._shared_plans, "the static selection's plan is kept"
+
+
+def test_resolve_hooks_are_honoured() -> None:
+    """An extension's `resolve` hook wraps every field (Strawberry makes it middleware):
+    the shortcut, shared plans included, must step aside for it."""
+    from strawberry.extensions import SchemaExtension
+
+    class Shout(SchemaExtension):
+        def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+            value = _next(root, info, *args, **kwargs)
+            return value.upper() if isinstance(value, str) and info.field_name == "title" else value
+
+    document = OPERATION % "tasks { id title }"
+    plain = FAST_CACHED
+    shouting = strawberry.Schema(
+        query=Query,
+        execution_context_class=FastListExecutor,
+        extensions=[Shout, lambda: ParserCache(maxsize=None)],
+    )
+    assert _run(plain, document, True)[0]["tasks"][0]["title"] == "task 0"  # plan now shared
+    data, errors = _run(shouting, document, True)
+    assert errors == [] and [t["title"] for t in data["tasks"]] == [f"TASK {i}" for i in range(5)]
