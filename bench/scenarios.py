@@ -15,18 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from bench.servers import http_request
+from rest_shim.models import TaskOut
 
-TASK_KEYS = {
-    "id",
-    "user_id",
-    "title",
-    "description",
-    "completed",
-    "priority",
-    "due_date",
-    "created_at",
-    "updated_at",
-}
+TASK_KEYS = set(TaskOut.model_fields)  # the documented REST task shape
 NODE_FIELDS = "id title description completed priority dueDate"
 OURS_LIST = f"{{ tasks(first: 50) {{ nodes {{ {NODE_FIELDS} }} }} }}"
 PG_LIST = (
