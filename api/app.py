@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import Depends, FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from api.auth import TokenVerifier
 from api.body_limit import BodySizeLimit
+from api.cors import CORS
 from api.deps import user_namespace
 from api.embedded import start_embedded_postgres
 from api.graphql import graphql_route
@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)  # inside CORS, so a 413 still reaches the browser
     app.add_middleware(
-        CORSMiddleware,
+        CORS,
         allow_origins=list(settings.cors_origins),
         allow_credentials="*" not in settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],

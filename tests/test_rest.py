@@ -454,6 +454,20 @@ def test_cors_preflight_allows_the_frontend(server: LiveServer) -> None:
         assert "access-control-allow-origin" not in r.headers
 
 
+def test_every_answer_varies_by_origin(server: LiveServer) -> None:
+    """With or without an Origin, a cache must not hand one caller's CORS answer to
+    another: `Vary: Origin` on both kinds (the no-Origin path skips Starlette's CORS)."""
+    with server.client(hs_token(unique_user())) as c:
+        for path in ("/api/tasks", "/api/tasks/1", "/graphql?query=%7B__typename%7D", "/healthz", "/nope"):
+            plain = c.get(path)
+            assert plain.headers.get("vary") == "Origin", (path, plain.headers)
+            assert "access-control-allow-origin" not in plain.headers
+            browser = c.get(path, headers={"Origin": "http://localhost:3000"})
+            assert "Origin" in browser.headers.get("vary", ""), (path, browser.headers)
+            assert browser.headers["access-control-allow-origin"] == "http://localhost:3000"
+            assert (plain.status_code, plain.content) == (browser.status_code, browser.content)
+
+
 def test_health_and_readiness(server: LiveServer) -> None:
     with server.client() as c:
         assert c.get("/healthz").json() == {"status": "ok"}
