@@ -635,6 +635,62 @@ def test_refused_requests_get_json_errors(server: LiveServer, case: str) -> None
         assert [e["field"] for e in body["errors"]] == [field], body
 
 
+SHORT_PATH_CASES = [
+    b'{"query": "{ me { id } }"}',
+    b'{"query": "{ tasks(first: 2) { nodes { id title } totalCount } }"}',
+    b'{"query": "query Q($n: Int) { tasks(first: $n) { nodes { id } } }", "variables": {"n": 1}}',
+    b'{"query": "query Q($n: Int) { tasks(first: $n) { nodes { id } } }", "variables": {"n": "x"}}',
+    b'{"query": "mutation { createTask(input: {title: \\"  \\"}) { id } }"}',
+    b'{"query": "{ nope }"}',
+    b'{"query": "{ me { id } ", "operationName": null}',
+    b'{"query": "query A { me { id } } query B { me { name } }", "operationName": "B"}',
+    b'{"query": "query A { me { id } }", "operationName": "Nope"}',
+    b'{"query": "{ me { id } }", "extensions": {"x": 1}}',
+    b'{"query": "{ me { id } }", "operationName": 5}',
+    b'{"query": "{ me { id } }", "unknown": 1}',
+    b'{"query": null}',
+    b"[]",
+    b'{"query": "{ me { id } }"',
+    b"\xff\xfe",
+]
+
+
+@pytest.mark.parametrize("body", SHORT_PATH_CASES)
+def test_plain_json_posts_are_answered_as_by_strawberrys_full_path(server: LiveServer, body: bytes) -> None:
+    """`Content-Type: application/json` takes the view's short path; with a charset it
+    goes through Strawberry's full run(). Both must give the same answer, whatever the
+    body (successes, GraphQL errors, transport refusals)."""
+    user = unique_user("short")
+    with server.client(hs_token(user)) as c:
+        short = c.post("/graphql", content=body, headers={"content-type": "application/json"})
+        full = c.post("/graphql", content=body, headers={"content-type": "application/json; charset=utf-8"})
+    assert (short.status_code, short.headers["content-type"]) == (
+        full.status_code,
+        full.headers["content-type"],
+    )
+    assert short.json() == full.json(), body
+
+
+def test_the_short_path_is_taken_only_for_plain_json_posts() -> None:
+    from starlette.requests import Request
+
+    from api.graphql import _plain_json_post
+
+    def request(method: str, **headers: str) -> Request:
+        raw = [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]
+        return Request(
+            {"type": "http", "method": method, "headers": raw, "path": "/graphql", "query_string": b""}
+        )
+
+    assert _plain_json_post(request("POST", content_type="application/json"))
+    assert _plain_json_post(request("POST", content_type="application/json", accept="application/json"))
+    assert not _plain_json_post(request("GET", content_type="application/json"))
+    assert not _plain_json_post(request("POST", content_type="application/json; charset=utf-8"))
+    assert not _plain_json_post(request("POST", content_type="multipart/form-data"))
+    assert not _plain_json_post(request("POST", content_type="application/json", accept="multipart/mixed"))
+    assert not _plain_json_post(request("POST", content_type="application/json", accept="text/event-stream"))
+
+
 def test_get_queries_work_and_get_mutations_are_refused_as_json(server: LiveServer) -> None:
     with server.client(hs_token(unique_user("get"))) as c:
         r = c.get("/graphql", params={"query": "{ __typename }"})
