@@ -74,8 +74,9 @@ class TaskGraphQL(GraphQL[RequestContext, None]):
         content-type parsing, streaming and batching, which has no subscriptions or
         incremental delivery): ~30 µs of a ~440 µs list request. Anything out of the
         ordinary goes to Strawberry's full run(), which reads the same cached body."""
+        body = await request.body()  # its failures (a body over the limit) propagate as before
         try:
-            data = self.decode_json(await request.body())
+            data = self.decode_json(body)
         except HTTPException:
             raise
         except Exception:  # not JSON, not UTF-8, ...: Strawberry's own answer
