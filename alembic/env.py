@@ -9,9 +9,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import asyncpg
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from alembic import context
 from db.tables import metadata
 from db.url import DatabaseURL
@@ -44,10 +41,10 @@ def _database_url() -> DatabaseURL:
 
 
 async def _run_online() -> None:
+    from db.migrations import migration_engine
+
     url = _database_url()
-    engine = create_async_engine(
-        "postgresql+asyncpg://", async_creator=lambda: asyncpg.connect(url.asyncpg_dsn, **url.connect_args)
-    )
+    engine = migration_engine(url, pooled=url.pooled)
     async with engine.connect() as connection:
         await connection.run_sync(_configure_and_run)
     await engine.dispose()

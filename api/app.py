@@ -14,13 +14,14 @@ from api.auth import TokenVerifier
 from api.body_limit import BodySizeLimit
 from api.cors import CORS
 from api.deps import user_namespace
+from api.drain import ConnectionCloseWhileDraining, DrainState, install_sigterm_drain
 from api.embedded import start_embedded_postgres
 from api.graphql import graphql_route
 from api.health import router as health_router
 from api.jwks import JWKSCache
 from api.openapi import install_openapi
 from api.settings import Settings, load_settings, with_dev_secret
-from db.engine import create_pool
+from db.engine import create_database
 from rest_shim.errors import install_error_handlers
 from rest_shim.models import ErrorOut
 from rest_shim.routes import router as tasks_router
@@ -49,7 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Imported only here: a worker that does not migrate never loads Alembic.
             from db.migrations import run_migrations
 
-            await run_migrations(url)
+            direct, pooled = settings.migration_database(url)
+            await run_migrations(direct, pooled=pooled)
         async with httpx.AsyncClient(
             timeout=settings.jwks_fetch_timeout_seconds, follow_redirects=False
         ) as http:
@@ -65,8 +67,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await jwks.prefetch()
             app.state.verifier = TokenVerifier(settings, jwks)
             app.state.jwks = jwks
-            app.state.pool = await create_pool(
-                url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size
+            app.state.db = await create_database(
+                url,
+                min_size=settings.db_pool_min_size,
+                max_size=settings.db_pool_max_size,
+                pooled=settings.db_pooled,
+                connect_timeout=settings.db_connect_timeout_seconds,
+                acquire_timeout=settings.db_acquire_timeout_seconds,
+                statement_timeout=settings.db_statement_timeout_seconds,
             )
             # Everything allocated so far lives as long as the process: keep it out of the
             # garbage collector's passes, and run those less often (a request allocates
@@ -74,10 +82,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.collect()
             gc.freeze()
             gc.set_threshold(20_000, 50, 100)
+            undo_drain = install_sigterm_drain(drain, settings.shutdown_drain_seconds)
             try:
                 yield
             finally:
-                await app.state.pool.close()
+                undo_drain()
+                await app.state.db.close()
 
     app = FastAPI(
         title="Task API",
@@ -86,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.drain = drain = DrainState()
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)  # inside CORS, so a 413 still reaches the browser
     app.add_middleware(
@@ -97,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=EXPOSED_HEADERS,
         max_age=600,
     )
+    app.add_middleware(ConnectionCloseWhileDraining, state=drain)  # outermost
     # Busiest first: requests are matched against the routes in this order.
     app.include_router(tasks_router, prefix="/api")
     app.router.routes.append(graphql_route())

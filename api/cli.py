@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     if command == "migrate":
         from db.migrations import run_migrations  # serving processes never load Alembic
 
-        asyncio.run(run_migrations(_database_url(settings)))
+        url, pooled = settings.migration_database(_database_url(settings))
+        asyncio.run(run_migrations(url, pooled=pooled))
         print("Database is at the latest migration.")
     elif command == "dev-token":
         print(dev_token(settings, args.user, email=args.email, name=args.name, ttl=args.ttl))
@@ -66,6 +67,8 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
         server_header=False,
         log_level="info",
         access_log=False,
+        # After the SIGTERM drain (api/drain.py): how long requests in flight may take.
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
     )
 
 
@@ -98,7 +101,8 @@ def dev_token(
 
 def _database_url(settings: Settings) -> DatabaseURL:
     if settings.database_url is not None:
-        log.info("Using the database at %s", settings.database_url.redacted)
+        mode = " (through a transaction-mode pooler)" if settings.db_pooled else ""
+        log.info("Using the database at %s%s", settings.database_url.redacted, mode)
         return settings.database_url
     url = start_embedded_postgres(settings.data_dir)
     log.info(

@@ -14,7 +14,7 @@ from schema.context import RequestContext
 def build_context(request: Request) -> RequestContext:
     state = request.app.state
     return RequestContext(
-        pool=state.pool,
+        db=state.db,
         authenticate=state.verifier.authenticate,
         authorization=request.headers.get("authorization"),
         namespace=request.path_params.get("user_id"),

@@ -22,11 +22,15 @@ async def healthz() -> Response:
     "/readyz",
     summary="The database answers",
     response_class=FastJSONResponse,
-    responses={503: {"model": ErrorOut, "description": "`database_unavailable`"}},
+    responses={
+        503: {"model": ErrorOut, "description": "`database_unavailable`, or `shutting_down` after SIGTERM"}
+    },
 )
 async def readyz(request: Request) -> Response:
+    if request.app.state.drain.draining:
+        return error_response(503, "shutting_down", "The service is shutting down.")
     try:
-        await asyncio.wait_for(queries.ping(request.app.state.pool), timeout=2)
+        await asyncio.wait_for(queries.ping(request.app.state.db), timeout=2)
     except Exception:  # any failure to reach the database means not ready
         return error_response(503, "database_unavailable", "The database is not reachable.")
     return FastJSONResponse({"status": "ready"})

@@ -19,6 +19,7 @@ from db.url import DatabaseURL, DatabaseURLError
 
 N = TypeVar("N", int, float)
 AppEnv = Literal["development", "test", "production"]
+Pooler = Literal["auto", "transaction", "none"]
 DEFAULT_CORS_ORIGINS = ("http://localhost:3000", "http://127.0.0.1:3000")
 DEV_SECRET_FILE = "dev-jwt-secret"
 
@@ -33,6 +34,9 @@ class SettingsError(Exception):
 class Settings:
     app_env: AppEnv = "development"
     database_url: DatabaseURL | None = None
+    # A direct (unpooled) URL for migrations, when DATABASE_URL goes through a pooler.
+    database_direct_url: DatabaseURL | None = None
+    db_pooler: Pooler = "auto"
     data_dir: Path = Path(".data")
     better_auth_url: str | None = None
     better_auth_secret: str | None = None
@@ -49,13 +53,32 @@ class Settings:
     cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
     db_pool_min_size: int = 1
     db_pool_max_size: int = 10
+    db_connect_timeout_seconds: float = 3.0
+    db_acquire_timeout_seconds: float = 3.0
+    db_statement_timeout_seconds: float = 5.0
     migrate_on_start: bool = True
+    shutdown_drain_seconds: float = 3.0
+    shutdown_timeout_seconds: float = 10.0
     # Set when no auth is configured outside production: a generated local secret.
     dev_secret_generated: bool = field(default=False)
 
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def db_pooled(self) -> bool:
+        """DATABASE_URL goes through a transaction-mode pooler (see db/engine.py)."""
+        if self.db_pooler == "auto":
+            return self.database_url is not None and self.database_url.pooled
+        return self.db_pooler == "transaction"
+
+    def migration_database(self, url: DatabaseURL) -> tuple[DatabaseURL, bool]:
+        """Where migrations run, and whether through a pooler: DATABASE_DIRECT_URL when
+        set, else `url` (the resolved DATABASE_URL)."""
+        if self.database_direct_url is not None:
+            return self.database_direct_url, False
+        return url, self.db_pooler == "transaction" or (self.db_pooler == "auto" and url.pooled)
 
     @property
     def auth_configured(self) -> bool:
@@ -111,12 +134,26 @@ def _parse(env: Mapping[str, str]) -> Settings:
         problems.append(f"APP_ENV must be development, test or production (got {app_env!r})")
         app_env = "development"
 
-    database_url = None
-    if (raw_db := get("DATABASE_URL")) is not None:
+    def database(name: str) -> DatabaseURL | None:
+        raw = get(name)
+        if raw is None:
+            return None
         try:
-            database_url = DatabaseURL.parse(raw_db)
+            return DatabaseURL.parse(raw)
         except DatabaseURLError as error:
-            problems.append(f"DATABASE_URL: {error}")
+            problems.append(f"{name}: {error}")
+            return None
+
+    database_url = database("DATABASE_URL")
+    direct_url = database("DATABASE_DIRECT_URL")
+    if direct_url is not None and direct_url.pooled:
+        problems.append(
+            "DATABASE_DIRECT_URL must not go through a pooler (it has pgbouncer=true or a pooler host)"
+        )
+    pooler = (get("DB_POOLER") or "auto").lower()
+    if pooler not in ("auto", "transaction", "none"):
+        problems.append(f"DB_POOLER must be auto, transaction or none (got {pooler!r})")
+        pooler = "auto"
 
     better_auth_url = http_url("BETTER_AUTH_URL")
     secret = get("BETTER_AUTH_SECRET")
@@ -163,7 +200,14 @@ def _parse(env: Mapping[str, str]) -> Settings:
         cors_origins=origins,
         db_pool_min_size=pool_min,
         db_pool_max_size=pool_max,
+        database_direct_url=direct_url,
+        db_pooler=pooler,  # type: ignore[arg-type]
+        db_connect_timeout_seconds=number("DB_CONNECT_TIMEOUT_SECONDS", 3.0, 0.1, 300.0),
+        db_acquire_timeout_seconds=number("DB_ACQUIRE_TIMEOUT_SECONDS", 3.0, 0.1, 300.0),
+        db_statement_timeout_seconds=number("DB_STATEMENT_TIMEOUT_SECONDS", 5.0, 0.1, 3600.0),
         migrate_on_start=migrate_raw in ("true", "1", "yes"),
+        shutdown_drain_seconds=number("SHUTDOWN_DRAIN_SECONDS", 3.0, 0.0, 600.0),
+        shutdown_timeout_seconds=number("SHUTDOWN_TIMEOUT_SECONDS", 10.0, 0.0, 3600.0),
     )
     if settings.jwt_jwks_url is not None and (settings.jwt_issuer is None or settings.jwt_audience is None):
         problems.append("JWT_JWKS_URL is set: also set BETTER_AUTH_URL or JWT_ISSUER and JWT_AUDIENCE")

@@ -1,29 +1,153 @@
-"""The asyncpg pool that serves requests."""
+"""The database the service talks to: an asyncpg pool with bounded waits.
+
+Two rules make it safe in production:
+
+- **Every wait is bounded.** Connecting (`connect_timeout`), waiting for a free pooled
+  connection (`acquire_timeout`) and each statement (`statement_timeout`) have a
+  limit. Past it, or when the server cannot be reached at all, the caller gets
+  `DatabaseUnavailable` (503 on REST, `DATABASE_UNAVAILABLE` on GraphQL), and a
+  connection whose statement timed out is closed rather than reused, so the server
+  rolls back whatever it had not committed.
+- **Transaction-mode poolers** (PgBouncer, Neon's `-pooler` URLs, Supabase's
+  Supavisor on 6543) hand each transaction to whichever server connection is free,
+  so nothing may outlive one: no named prepared statements, no session settings.
+  With `pooled=True` asyncpg's statement cache is off; asyncpg then sends each
+  statement as one unnamed Parse/Bind/Execute/Sync batch (after a Describe that ends
+  in Flush, not Sync, so the pooler cannot switch servers in between). A statement
+  therefore always binds to the text it was parsed from on the same server
+  connection: another client's statement can never be picked up. The price is one
+  extra round trip per statement (docs/performance.md measures it).
+
+The service sets no session state on pooled connections in either mode (no SET,
+LISTEN or session advisory locks), so they need no reset on release.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeAlias
+import asyncio
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
+from db.errors import DatabaseUnavailable, unavailable_reason
 from db.url import DatabaseURL
 
 if TYPE_CHECKING:
     Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
+    Connection: TypeAlias = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
 else:
     Pool = asyncpg.Pool
+    Connection = asyncpg.pool.PoolConnectionProxy
 
 
-async def create_pool(url: DatabaseURL, *, min_size: int, max_size: int) -> Pool:
-    return await asyncpg.create_pool(
+class Database:
+    """fetch / fetchrow / fetchval on a pooled connection, with bounded waits and
+    connection failures reported as DatabaseUnavailable."""
+
+    def __init__(self, pool: Pool, *, acquire_timeout: float, pooled: bool) -> None:
+        self._pool = pool
+        self._acquire_timeout = acquire_timeout
+        self.pooled = pooled
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        con = await self._acquire()
+        try:
+            return await con.fetch(query, *args)
+        except Exception as error:
+            raise _failure(con, error) from error
+        finally:
+            await self._pool.release(con)
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        con = await self._acquire()
+        try:
+            return await con.fetchrow(query, *args)
+        except Exception as error:
+            raise _failure(con, error) from error
+        finally:
+            await self._pool.release(con)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        con = await self._acquire()
+        try:
+            return await con.fetchval(query, *args)
+        except Exception as error:
+            raise _failure(con, error) from error
+        finally:
+            await self._pool.release(con)
+
+    async def _acquire(self) -> Connection:
+        try:
+            async with asyncio.timeout(self._acquire_timeout):
+                return await self._pool.acquire()
+        except TimeoutError:
+            raise DatabaseUnavailable("no database connection became free in time") from None
+        except Exception as error:
+            reason = unavailable_reason(error)
+            if reason is None:
+                raise
+            raise DatabaseUnavailable(reason) from error
+
+    @property
+    def in_use(self) -> int:
+        return self._pool.get_size() - self._pool.get_idle_size()
+
+    @property
+    def size(self) -> int:
+        return self._pool.get_size()
+
+    async def close(self) -> None:
+        """Close gracefully, or at once when the database does not answer."""
+        try:
+            async with asyncio.timeout(self._acquire_timeout):
+                await self._pool.close()
+        except TimeoutError:
+            self._pool.terminate()
+
+
+def _failure(con: Connection, error: Exception) -> Exception:
+    """The exception to raise for `error`: DatabaseUnavailable when the database is
+    the problem (the connection is then closed), `error` itself otherwise."""
+    reason = unavailable_reason(error)
+    if reason is None:
+        return error
+    if isinstance(error, TimeoutError):
+        # A timed-out statement may still be queued on a stalled server: never reuse the
+        # connection (asyncpg would wait for its cancellation); closing it makes the
+        # server roll back whatever it had not committed.
+        con.terminate()
+    return DatabaseUnavailable(reason)
+
+
+async def create_database(
+    url: DatabaseURL,
+    *,
+    min_size: int,
+    max_size: int,
+    pooled: bool,
+    connect_timeout: float,
+    acquire_timeout: float,
+    statement_timeout: float,
+) -> Database:
+    """The pool, with its first `min_size` connections open (start-up fails when the
+    database cannot be reached within `connect_timeout`)."""
+    server_settings = {"application_name": "todo-api"}
+    if not pooled:
+        # Also enforced by the server, so it stops work the client gave up on. Not sent
+        # through a pooler: PgBouncer refuses unknown start-up parameters.
+        server_settings["statement_timeout"] = str(int(statement_timeout * 1000))
+    connect_args = {"timeout": connect_timeout, **url.connect_args}
+    pool = await asyncpg.create_pool(
         url.asyncpg_dsn,
         min_size=min_size,
         max_size=max_size,
-        command_timeout=30,
-        server_settings={"application_name": "todo-api"},
+        command_timeout=statement_timeout,
+        statement_cache_size=0 if pooled else 100,
+        server_settings=server_settings,
         reset=_keep_session,
-        **url.connect_args,
+        **connect_args,
     )
+    return Database(pool, acquire_timeout=acquire_timeout, pooled=pooled)
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:

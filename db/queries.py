@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from db.engine import Pool
+from db.engine import Database
 
 # Rows of tasks start with these columns, in this order (schema.types.Task.from_row reads
 # them by position).
@@ -121,7 +121,7 @@ def count_statement(flt: TaskFilter) -> tuple[str, list[Any]]:
 
 
 async def list_tasks(
-    pool: Pool,
+    db: Database,
     flt: TaskFilter,
     *,
     sort: str,
@@ -131,29 +131,29 @@ async def list_tasks(
     offset: int = 0,
 ) -> list[asyncpg.Record]:
     sql, args = list_statement(flt, sort=sort, descending=descending, limit=limit, after=after, offset=offset)
-    return await pool.fetch(sql, *args)
+    return await db.fetch(sql, *args)
 
 
-async def count_tasks(pool: Pool, flt: TaskFilter) -> int:
+async def count_tasks(db: Database, flt: TaskFilter) -> int:
     sql, args = count_statement(flt)
-    count: int = await pool.fetchval(sql, *args)
+    count: int = await db.fetchval(sql, *args)
     return count
 
 
-async def get_task(pool: Pool, owner_id: str, task_id: int) -> asyncpg.Record | None:
-    return await pool.fetchrow(
+async def get_task(db: Database, owner_id: str, task_id: int) -> asyncpg.Record | None:
+    return await db.fetchrow(
         f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2", task_id, owner_id
     )
 
 
 async def insert_task(
-    pool: Pool,
+    db: Database,
     owner: tuple[str, str | None, str | None],
     values: Mapping[str, Any],
 ) -> asyncpg.Record:
     """Insert a task, creating or refreshing its owner's row in the same statement."""
     owner_id, email, name = owner
-    row = await pool.fetchrow(
+    row = await db.fetchrow(
         f"""
         WITH owner AS (
             INSERT INTO users AS u (id, email, name) VALUES ($1, $2, $3)
@@ -182,11 +182,11 @@ async def insert_task(
 
 
 async def update_task(
-    pool: Pool, owner_id: str, task_id: int, values: Mapping[str, Any]
+    db: Database, owner_id: str, task_id: int, values: Mapping[str, Any]
 ) -> asyncpg.Record | None:
     columns: Sequence[str] = [c for c in WRITABLE_COLUMNS if c in values]
     assignments = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=3))
-    return await pool.fetchrow(
+    return await db.fetchrow(
         f"UPDATE tasks SET {assignments}, updated_at = now()"
         f" WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}",
         task_id,
@@ -196,10 +196,10 @@ async def update_task(
 
 
 async def set_completed(
-    pool: Pool, owner_id: str, task_id: int, completed: bool | None
+    db: Database, owner_id: str, task_id: int, completed: bool | None
 ) -> asyncpg.Record | None:
     """Set `completed`, or flip it when `completed` is None."""
-    return await pool.fetchrow(
+    return await db.fetchrow(
         "UPDATE tasks SET completed = COALESCE($3, NOT completed), updated_at = now()"
         f" WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}",
         task_id,
@@ -208,16 +208,16 @@ async def set_completed(
     )
 
 
-async def delete_task(pool: Pool, owner_id: str, task_id: int) -> bool:
-    deleted = await pool.fetchval(
+async def delete_task(db: Database, owner_id: str, task_id: int) -> bool:
+    deleted = await db.fetchval(
         "DELETE FROM tasks WHERE id = $1 AND user_id = $2 RETURNING id", task_id, owner_id
     )
     return deleted is not None
 
 
-async def get_user(pool: Pool, user_id: str) -> asyncpg.Record | None:
-    return await pool.fetchrow("SELECT id, email, name FROM users WHERE id = $1", user_id)
+async def get_user(db: Database, user_id: str) -> asyncpg.Record | None:
+    return await db.fetchrow("SELECT id, email, name FROM users WHERE id = $1", user_id)
 
 
-async def ping(pool: Pool) -> None:
-    await pool.fetchval("SELECT 1")
+async def ping(db: Database) -> None:
+    await db.fetchval("SELECT 1")

@@ -4,7 +4,8 @@ Accepts postgresql://, postgres:// and postgresql+asyncpg://. libpq-only query
 parameters that asyncpg does not understand (channel_binding, and friends) are
 dropped; sslmode is kept because asyncpg understands it; libpq's connect_timeout
 becomes asyncpg's connection timeout (asyncpg would otherwise send it to the
-server as a setting, which the server refuses).
+server as a setting, which the server refuses). Prisma's `pgbouncer=true` marks a
+transaction-mode pooler (see db/engine.py) and is not sent on.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class DatabaseURL:
     sslmode: str | None
     database: str
     connect_timeout: float | None = None
+    # A transaction-mode pooler in front of the server (PgBouncer, Neon's -pooler host,
+    # Supabase's Supavisor): said by Prisma's `?pgbouncer=true`, or known from the host.
+    pooled: bool = False
 
     @classmethod
     def parse(cls, raw: str) -> DatabaseURL:
@@ -46,8 +50,14 @@ class DatabaseURL:
         params: list[tuple[str, str]] = []
         sslmode: str | None = None
         connect_timeout: float | None = None
+        pooled = _pooler_host(parts.hostname or "")
         for key, value in parse_qsl(parts.query, keep_blank_values=True):
             if key in _DROPPED:
+                continue
+            if key == "pgbouncer":
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise DatabaseURLError("pgbouncer must be true or false")
+                pooled = value.lower() in ("true", "1")
                 continue
             if key == "connect_timeout":
                 try:
@@ -68,7 +78,13 @@ class DatabaseURL:
             params.append((key, value))
         database = parts.path.lstrip("/") or dict(params).get("dbname", "")
         dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(params), ""))
-        return cls(asyncpg_dsn=dsn, sslmode=sslmode, database=database, connect_timeout=connect_timeout)
+        return cls(
+            asyncpg_dsn=dsn,
+            sslmode=sslmode,
+            database=database,
+            connect_timeout=connect_timeout,
+            pooled=pooled,
+        )
 
     def with_database(self, name: str) -> DatabaseURL:
         parts = urlsplit(self.asyncpg_dsn)
@@ -78,10 +94,15 @@ class DatabaseURL:
     @property
     def url(self) -> str:
         """This URL in a form parse() reads back unchanged (for handing to workers)."""
-        if self.connect_timeout is None:
+        extra = []
+        if self.connect_timeout is not None:
+            extra.append(f"connect_timeout={self.connect_timeout:g}")
+        if self.pooled != _pooler_host(urlsplit(self.asyncpg_dsn).hostname or ""):
+            extra.append(f"pgbouncer={'true' if self.pooled else 'false'}")
+        if not extra:
             return self.asyncpg_dsn
         separator = "&" if urlsplit(self.asyncpg_dsn).query else "?"
-        return f"{self.asyncpg_dsn}{separator}connect_timeout={self.connect_timeout:g}"
+        return self.asyncpg_dsn + separator + "&".join(extra)
 
     @property
     def connect_args(self) -> dict[str, Any]:
@@ -97,3 +118,10 @@ class DatabaseURL:
             user = creds.split(":", 1)[0]
             netloc = f"{user}:***@{host}" if ":" in creds else f"{user}@{host}"
         return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _pooler_host(host: str) -> bool:
+    """Hosts that are transaction-mode poolers by name: Neon's `-pooler` endpoints and
+    Supabase's Supavisor (whose session mode on port 5432 is safe either way)."""
+    host = host.lower()
+    return "-pooler." in host or host.endswith(".pooler.supabase.com")

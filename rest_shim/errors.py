@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
+from db.errors import DatabaseUnavailable
 from rest_shim.responses import error_response
 from schema.errors import (
     AuthUnavailable,
@@ -97,6 +98,25 @@ async def _validation_handler(_: Request, exc: Exception) -> Response:
     return error_response(400, "validation_error", detail, errors=fields)
 
 
+DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable; try again shortly."
+RETRY_AFTER_SECONDS = "2"
+
+
+def database_unavailable_response() -> Response:
+    return error_response(
+        503,
+        "database_unavailable",
+        DATABASE_UNAVAILABLE_MESSAGE,
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+async def _database_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DatabaseUnavailable)
+    log.warning("503 on %s %s: %s", request.method, request.url.path, exc.reason)
+    return database_unavailable_response()
+
+
 async def _domain_handler(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     return domain_error_response(exc)
@@ -143,5 +163,6 @@ async def _unexpected_handler(request: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(DomainError, _domain_handler)
+    app.add_exception_handler(DatabaseUnavailable, _database_handler)
     app.add_exception_handler(HTTPException, _http_handler)
     app.add_exception_handler(Exception, _unexpected_handler)

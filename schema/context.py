@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from db.engine import Pool
+from db.engine import Database
 from schema.errors import DomainError, Forbidden
 
 
@@ -25,12 +25,12 @@ class RequestContext:
     def __init__(
         self,
         *,
-        pool: Pool,
+        db: Database,
         authenticate: Authenticator,
         authorization: str | None,
         namespace: str | None = None,
     ) -> None:
-        self.pool = pool
+        self.db = db
         self._authenticate = authenticate
         self._authorization = authorization
         # The REST form /api/{user_id}/tasks names whose tasks the caller means.

@@ -7,9 +7,11 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
 
+from db.errors import DatabaseUnavailable
 from schema.errors import DomainError
 
 INTERNAL_MESSAGE = "Internal server error."
+DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable; try again shortly."
 # graphql-core 3.2: Variable "$input" got invalid value "x" at "input.dueDate"; ...
 _VARIABLE_ERROR = re.compile(r'^Variable "\$(?P<var>\w+)" got invalid value')
 _VARIABLE_PATH = re.compile(r' at "(?P<at>[\w.\[\]]+)"')
@@ -25,6 +27,8 @@ def with_code(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, DomainError):
         return _copy(error, original.message, original.extensions)
+    if isinstance(original, DatabaseUnavailable):
+        return _copy(error, DATABASE_UNAVAILABLE_MESSAGE, {"code": "DATABASE_UNAVAILABLE"})
     # A variable that fails its type is the client's mistake even when the
     # coercion error carries an original exception (graphql-core 3.3 always does).
     if original is None or (error.path is None and _variable_field(error.message) is not None):

@@ -62,7 +62,7 @@ async def me(ctx: RequestContext) -> User:
     viewer = await ctx.viewer()
     email, name = viewer.email, viewer.name
     if email is None or name is None:
-        row = await queries.get_user(ctx.pool, viewer.id)
+        row = await queries.get_user(ctx.db, viewer.id)
         if row is not None:
             email, name = email or row["email"], name or row["name"]
     return User(id=strawberry.ID(viewer.id), email=email, name=name)
@@ -71,7 +71,7 @@ async def me(ctx: RequestContext) -> User:
 async def get_task(ctx: RequestContext, task_id: str | int) -> Task | None:
     """The task, or None when it is missing or belongs to someone else."""
     viewer = await ctx.viewer()
-    row = await queries.get_task(ctx.pool, viewer.id, parse_task_id(task_id))
+    row = await queries.get_task(ctx.db, viewer.id, parse_task_id(task_id))
     return None if row is None else Task.from_row(row)
 
 
@@ -97,7 +97,7 @@ async def list_tasks(
     after = None if page.after is None else decode_cursor(page.after, sort.value, order.value)
     flt = queries.TaskFilter(viewer.id, _COMPLETED_FILTER[status], clean_search(search))
     rows = await queries.list_tasks(
-        ctx.pool,
+        ctx.db,
         flt,
         sort=sort.value,
         descending=order is SortOrder.DESC,
@@ -116,7 +116,7 @@ async def list_tasks(
     async def count_total() -> int:
         if after is None and not has_next and (rows or offset == 0):
             return offset + len(rows)  # this page reaches the end: no need to count
-        return await queries.count_tasks(ctx.pool, flt)
+        return await queries.count_tasks(ctx.db, flt)
 
     return TaskConnection(
         nodes=nodes,
@@ -134,7 +134,7 @@ async def list_tasks(
 async def create_task(ctx: RequestContext, data: CreateTaskInput) -> Task:
     viewer = await ctx.viewer()
     values = clean_new_task(data)
-    row = await queries.insert_task(ctx.pool, (viewer.id, viewer.email, viewer.name), values)
+    row = await queries.insert_task(ctx.db, (viewer.id, viewer.email, viewer.name), values)
     return Task.from_row(row)
 
 
@@ -142,7 +142,7 @@ async def update_task(ctx: RequestContext, task_id: str | int, data: UpdateTaskI
     viewer = await ctx.viewer()
     pk = parse_task_id(task_id)
     values = clean_task_changes(data)
-    row = await queries.update_task(ctx.pool, viewer.id, pk, values)
+    row = await queries.update_task(ctx.db, viewer.id, pk, values)
     if row is None:
         raise NotFound(NOT_FOUND_MESSAGE)
     return Task.from_row(row)
@@ -151,7 +151,7 @@ async def update_task(ctx: RequestContext, task_id: str | int, data: UpdateTaskI
 async def set_task_completion(ctx: RequestContext, task_id: str | int, completed: bool | None = None) -> Task:
     """Flip `completed`, or set it when `completed` is given."""
     viewer = await ctx.viewer()
-    row = await queries.set_completed(ctx.pool, viewer.id, parse_task_id(task_id), completed)
+    row = await queries.set_completed(ctx.db, viewer.id, parse_task_id(task_id), completed)
     if row is None:
         raise NotFound(NOT_FOUND_MESSAGE)
     return Task.from_row(row)
@@ -160,6 +160,6 @@ async def set_task_completion(ctx: RequestContext, task_id: str | int, completed
 async def delete_task(ctx: RequestContext, task_id: str | int) -> strawberry.ID:
     viewer = await ctx.viewer()
     pk = parse_task_id(task_id)
-    if not await queries.delete_task(ctx.pool, viewer.id, pk):
+    if not await queries.delete_task(ctx.db, viewer.id, pk):
         raise NotFound(NOT_FOUND_MESSAGE)
     return strawberry.ID(str(pk))

@@ -60,8 +60,11 @@ class TaskSchema(strawberry.Schema):
     ) -> None:
         # Client mistakes and domain outcomes are not server errors; log only the rest.
         for error in errors:
-            if (with_code(error).extensions or {}).get("code") == "INTERNAL_SERVER_ERROR":
+            code = (with_code(error).extensions or {}).get("code")
+            if code == "INTERNAL_SERVER_ERROR":
                 log.error("GraphQL resolver failed", exc_info=error.original_error)
+            elif code == "DATABASE_UNAVAILABLE":
+                log.warning("DATABASE_UNAVAILABLE at %s: %s", error.path, error.original_error)
 
 
 def build_schema(**kwargs: Any) -> TaskSchema:
