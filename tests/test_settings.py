@@ -162,3 +162,55 @@ def test_production_requires_auth_and_database() -> None:
         load_settings({"APP_ENV": "production", "BETTER_AUTH_SECRET": "short", "DATABASE_URL": NEON})
     ok = load_settings({"APP_ENV": "production", "BETTER_AUTH_SECRET": "s" * 32, "DATABASE_URL": NEON})
     assert ok.is_production and ok.auth_configured
+
+
+def test_pooler_mode_from_the_url_or_the_setting() -> None:
+    """Prisma's ?pgbouncer=true, Neon's -pooler host and Supabase's pooler host mean a
+    transaction-mode pooler; DB_POOLER overrides; the flag is never sent to the server."""
+    flagged = DatabaseURL.parse("postgresql://u:p@db.example.com:6432/app?pgbouncer=true&sslmode=require")
+    assert flagged.pooled and "pgbouncer" not in flagged.asyncpg_dsn
+    assert DatabaseURL.parse(flagged.url) == flagged  # survives the hand-off to workers
+    assert DatabaseURL.parse(NEON).pooled
+    assert DatabaseURL.parse(
+        "postgresql://postgres.ref:pw@aws-0-eu-central-1.pooler.supabase.com:6543/postgres"
+    ).pooled
+    assert not DatabaseURL.parse("postgresql://u@db.ref.supabase.co:5432/postgres").pooled
+    unflagged = DatabaseURL.parse(NEON.replace("-pooler", "") + "&pgbouncer=false")
+    assert not unflagged.pooled and DatabaseURL.parse(unflagged.url) == unflagged
+    with pytest.raises(DatabaseURLError, match="pgbouncer must be true or false"):
+        DatabaseURL.parse("postgresql://h/db?pgbouncer=maybe")
+
+    base = {"APP_ENV": "test"}
+    assert load_settings({**base, "DATABASE_URL": NEON}).db_pooled
+    assert not load_settings({**base, "DATABASE_URL": NEON, "DB_POOLER": "none"}).db_pooled
+    assert load_settings({**base, "DATABASE_URL": "postgresql://h/db", "DB_POOLER": "transaction"}).db_pooled
+    assert not load_settings({**base, "DATABASE_URL": "postgresql://h/db"}).db_pooled
+
+
+def test_migrations_prefer_the_direct_url() -> None:
+    env = {"APP_ENV": "test", "DATABASE_URL": NEON, "DATABASE_DIRECT_URL": NEON.replace("-pooler", "")}
+    settings = load_settings(env)
+    assert settings.database_url is not None
+    url, pooled = settings.migration_database(settings.database_url)
+    assert (url, pooled) == (settings.database_direct_url, False)
+    without = load_settings({"APP_ENV": "test", "DATABASE_URL": NEON})
+    assert without.database_url is not None
+    assert without.migration_database(without.database_url) == (without.database_url, True)
+
+
+def test_bad_production_settings_are_each_reported() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(
+            {
+                "APP_ENV": "test",
+                "DB_POOLER": "session",
+                "DATABASE_DIRECT_URL": NEON,
+                "DB_STATEMENT_TIMEOUT_SECONDS": "0",
+                "SHUTDOWN_DRAIN_SECONDS": "soon",
+            }
+        )
+    problems = "\n".join(caught.value.problems)
+    assert "DB_POOLER must be auto, transaction or none (got 'session')" in problems
+    assert "DATABASE_DIRECT_URL must not go through a pooler" in problems
+    assert "DB_STATEMENT_TIMEOUT_SECONDS must be between 0.1 and 3600.0 (got 0.0)" in problems
+    assert "SHUTDOWN_DRAIN_SECONDS must be a number (got 'soon')" in problems
