@@ -34,7 +34,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     },
     503: {
         "model": ErrorOut,
-        "description": "Token keys (`auth_unavailable`) or the database (`database_unavailable`) unavailable; retry after `Retry-After` seconds.",
+        "description": (
+            "Token keys (`auth_unavailable`) or the database (`database_unavailable`)"
+            " unavailable; retry after `Retry-After` seconds."
+        ),
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     },
 }
