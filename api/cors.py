@@ -11,7 +11,11 @@ Origin` directly; with one, Starlette's middleware does everything as before.
 from __future__ import annotations
 
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
+
+from rest_shim.responses import error_response
 
 _VARY_ORIGIN = (b"vary", b"Origin")
 
@@ -29,3 +33,20 @@ class CORS(CORSMiddleware):
             await send(message)
 
         await self.app(scope, receive, send_varying)
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        """Starlette's answer, but a refusal in this API's JSON error shape (it says
+        "Disallowed CORS origin" etc. in plain text)."""
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        what = bytes(response.body).decode().removeprefix("Disallowed CORS ")
+        headers = {
+            k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")
+        }
+        return error_response(
+            400,
+            "cors_rejected",
+            f"CORS preflight refused: this {what} is not allowed. Allowed origins are set by CORS_ORIGINS.",
+            headers=headers,
+        )

@@ -4,13 +4,14 @@ schema/validation.py) and documented responses."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from schema.inputs import CreateTaskInput, UpdateTaskInput
 from schema.types import SortOrder, Task, TaskPriority, TaskSortField, TaskStatusFilter
-from schema.validation import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH
+from schema.validation import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, parse_due_date
 
 # Documented here, enforced once in schema/validation.py.
 _TITLE = Field(
@@ -18,10 +19,31 @@ _TITLE = Field(
     json_schema_extra={"maxLength": TITLE_MAX_LENGTH, "description": "Trimmed; not blank."},
 )
 _DESCRIPTION = Field(default=None, json_schema_extra={"maxLength": DESCRIPTION_MAX_LENGTH})
-_DUE = Field(
-    default=None,
-    description="ISO 8601; a date, or a time without offset, is read as UTC.",
-)
+_DUE = Field(default=None)
+
+
+def _due_date(raw: object) -> datetime | None:
+    """The GraphQL scalar's reading (schema.validation.parse_due_date), and "" (an
+    empty date input) for none."""
+    if raw == "":
+        return None
+    try:
+        return parse_due_date(raw)
+    except ValueError as error:
+        raise PydanticCustomError("due_date", str(error)) from None
+
+
+DueDate = Annotated[
+    datetime | None,
+    BeforeValidator(_due_date),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}],
+            "description": "ISO 8601; a date, or a time without offset, is read as UTC; "
+            "years 1000-9999 (UTC); null or an empty string for none.",
+        }
+    ),
+]
 
 
 class _Body(BaseModel):
@@ -34,7 +56,7 @@ class TaskCreateBody(_Body):
     description: StrictStr | None = _DESCRIPTION
     completed: StrictBool | None = False
     priority: TaskPriority | None = TaskPriority.MEDIUM
-    due_date: datetime | None = _DUE
+    due_date: DueDate = _DUE
 
     model_config = ConfigDict(
         extra="ignore",
@@ -56,7 +78,7 @@ class TaskUpdateBody(_Body):
     description: StrictStr | None = _DESCRIPTION
     completed: StrictBool | None = None
     priority: TaskPriority | None = None
-    due_date: datetime | None = _DUE
+    due_date: DueDate = _DUE
 
     def to_input(self) -> UpdateTaskInput:
         return UpdateTaskInput(**self.model_dump(exclude_unset=True))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Path, Request, Response
 
 from api.deps import AuthenticatedRoute, RestContext
 from rest_shim.models import (
@@ -22,6 +22,18 @@ from rest_shim.models import (
 from rest_shim.query import ListParams, query_parameters
 from rest_shim.responses import FastJSONResponse
 from schema import resolvers
+from schema.validation import MAX_TASK_ID
+
+# Read as text and parsed by the resolver (schema/validation.parse_task_id), so REST
+# and GraphQL ids follow one rule: plain decimal digits, 1 to 2^63-1. Documented as
+# the integer it is.
+TaskIdPath = Annotated[
+    str,
+    Path(
+        alias="task_id",
+        json_schema_extra={"type": "integer", "minimum": 1, "maximum": MAX_TASK_ID},
+    ),
+]
 
 router = APIRouter(tags=["tasks"], route_class=AuthenticatedRoute)
 
@@ -87,11 +99,11 @@ async def list_tasks(ctx: RestContext, request: Request, query: ListParams) -> R
 
 
 def _next_page_url(request: Request, offset: int, limit: int) -> str:
-    # Cheaper than URL.include_query_params, which rebuilds the URL through a MultiDict.
+    """A relative reference (RFC 8288 allows them): never built from the request's
+    Host header, which the client controls."""
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit")]
     params += (("limit", str(limit)), ("offset", str(offset)))
-    url = request.url
-    return f"{url.scheme}://{url.netloc}{url.path}?{urlencode(params)}"
+    return f"{request.url.path}?{urlencode(params)}"
 
 
 @router.post(
@@ -121,7 +133,7 @@ async def create_task(ctx: RestContext, request: Request, body: TaskCreateBody) 
     response_class=FastJSONResponse,
     responses={200: {"model": TaskOut}, **_ERRORS, **_NOT_FOUND},
 )
-async def get_task(ctx: RestContext, task_id: int) -> Response:
+async def get_task(ctx: RestContext, task_id: TaskIdPath) -> Response:
     return FastJSONResponse(task_json(await resolvers.require_task(ctx, task_id)))
 
 
@@ -133,7 +145,7 @@ async def get_task(ctx: RestContext, task_id: int) -> Response:
     response_class=FastJSONResponse,
     responses={200: {"model": TaskOut}, **_ERRORS, **_NOT_FOUND, **_NOT_JSON},
 )
-async def update_task(ctx: RestContext, task_id: int, body: TaskUpdateBody) -> Response:
+async def update_task(ctx: RestContext, task_id: TaskIdPath, body: TaskUpdateBody) -> Response:
     return FastJSONResponse(task_json(await resolvers.update_task(ctx, task_id, body.to_input())))
 
 
@@ -144,7 +156,7 @@ async def update_task(ctx: RestContext, task_id: int, body: TaskUpdateBody) -> R
     response_class=Response,
     responses={204: {"description": "Deleted."}, **_ERRORS, **_NOT_FOUND},
 )
-async def delete_task(ctx: RestContext, task_id: int) -> Response:
+async def delete_task(ctx: RestContext, task_id: TaskIdPath) -> Response:
     await resolvers.delete_task(ctx, task_id)
     return Response(status_code=204)
 
@@ -157,7 +169,7 @@ async def delete_task(ctx: RestContext, task_id: int) -> Response:
     responses={200: {"model": TaskOut}, **_ERRORS, **_NOT_FOUND, **_NOT_JSON},
 )
 async def complete_task(
-    ctx: RestContext, task_id: int, body: Annotated[CompletionBody | None, Body()] = None
+    ctx: RestContext, task_id: TaskIdPath, body: Annotated[CompletionBody | None, Body()] = None
 ) -> Response:
     completed = body.completed if body is not None else None
     return FastJSONResponse(task_json(await resolvers.set_task_completion(ctx, task_id, completed)))

@@ -28,12 +28,22 @@ def encode_cursor(sort: str, order: str, key: Any, task_id: int) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+# The longest cursor this API issues (a 200-character title key, JSON-escaped, in
+# base64) is well under this; anything longer is refused before it is decoded.
+MAX_CURSOR_LENGTH = 2048
+
+
 def decode_cursor(cursor: str, sort: str, order: str) -> tuple[Any, int]:
     """The (sort key, id) a cursor points at, or BAD_USER_INPUT on field `after`."""
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise ValidationFailed.single(
+            "after", f"is longer than any cursor this API issues ({MAX_CURSOR_LENGTH})"
+        )
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         version, c_sort, c_order, key, task_id = json.loads(base64.urlsafe_b64decode(padded))
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, binascii.Error, RecursionError):
+        # RecursionError: JSON nested deeper than the parser's recursion limit.
         raise ValidationFailed.single("after", "is not a cursor this API issued") from None
     if (
         version != _VERSION

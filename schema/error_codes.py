@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
@@ -11,6 +12,7 @@ from db.errors import DatabaseUnavailable
 from schema.errors import DomainError
 
 INTERNAL_MESSAGE = "Internal server error."
+LITERAL_TOO_LONG = f"A number literal is too long (at most {sys.get_int_max_str_digits()} digits)."
 DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable; try again shortly."
 # graphql-core 3.2: Variable "$input" got invalid value "x" at "input.dueDate"; ...
 _VARIABLE_ERROR = re.compile(r'^Variable "\$(?P<var>\w+)" got invalid value')
@@ -33,6 +35,9 @@ def with_code(error: GraphQLError) -> GraphQLError:
     # coercion error carries an original exception (graphql-core 3.3 always does).
     if original is None or (error.path is None and _variable_field(error.message) is not None):
         return _copy(error, error.message, {**(error.extensions or {}), **_client_code(error)})
+    if error.path is None and isinstance(original, ValueError):
+        # Validation's literal checks call int(): past Python's digit limit it raises.
+        return _copy(error, LITERAL_TOO_LONG, {"code": "GRAPHQL_VALIDATION_FAILED"})
     return _copy(error, INTERNAL_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"})
 
 

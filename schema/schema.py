@@ -14,6 +14,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 
 from schema.error_codes import with_code
 from schema.fast_execution import FastListExecutor
+from schema.limits import CostRule, SingleOperationRule
 from schema.mutation import Mutation
 from schema.query import Query
 
@@ -24,6 +25,8 @@ MAX_ALIASES = 20
 # One rule class for the life of the process: MaxAliasesLimiter makes a new class per
 # instance, which changes the validation cache's key and so defeats it on every request.
 _ALIAS_RULE = create_validator(MAX_ALIASES)
+_LIMIT_RULES = (_ALIAS_RULE, CostRule)
+_LIMIT_RULES_UNNAMED = (*_LIMIT_RULES, SingleOperationRule)
 
 
 class BoundedParserCache(ParserCache):
@@ -36,11 +39,13 @@ class BoundedParserCache(ParserCache):
 
 
 class LimitedValidationCache(ValidationCache):
-    """ValidationCache that also applies the alias limit (what AddValidationRules does)."""
+    """ValidationCache that also applies the limits of schema/limits.py and the alias
+    limit (what AddValidationRules does)."""
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        context.validation_rules = (*context.validation_rules, _ALIAS_RULE)
+        extra = _LIMIT_RULES if context._provided_operation_name else _LIMIT_RULES_UNNAMED
+        context.validation_rules = (*context.validation_rules, *extra)
         yield from super().on_validate()
 
 

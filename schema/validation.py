@@ -19,15 +19,22 @@ EARLIEST_DUE_YEAR = 1000
 LATEST_DUE_YEAR = 9999
 
 
+_ID_DIGITS = len(str(MAX_TASK_ID))
+
+
 def parse_task_id(raw: object, field: str = "id") -> int:
-    """Task ids are positive bigints; GraphQL passes them as strings."""
+    """Task ids are positive bigints, written as plain decimal numbers (no sign, spaces,
+    underscores or leading zeros) in REST paths and GraphQL `ID`s alike."""
     if isinstance(raw, bool):
         raise ValidationFailed.single(field, "must be a positive integer")
     if isinstance(raw, str):
-        text = raw.strip()
-        if not text.isascii() or not text.isdigit():
-            raise ValidationFailed.single(field, "must be a positive integer")
-        value = int(text)
+        # Checked before int(): it would accept " 1", "+1", "1_0", and take a long time
+        # (or refuse, past 4,300 digits) on a huge number.
+        if not (raw.isascii() and raw.isdigit() and raw[:1] != "0"):
+            raise ValidationFailed.single(field, "must be a positive integer in plain decimal digits")
+        if len(raw) > _ID_DIGITS:
+            raise ValidationFailed.single(field, f"must be between 1 and {MAX_TASK_ID}")
+        value = int(raw)
     elif isinstance(raw, int):
         value = raw
     else:
@@ -73,6 +80,23 @@ def clean_task_changes(data: UpdateTaskInput) -> dict[str, Any]:
             "input", "give at least one of title, description, completed, priority, due_date"
         )
     return values
+
+
+def parse_due_date(raw: object) -> datetime | None:
+    """The one reading of a due date for both interfaces: an ISO 8601 string (Python's
+    `datetime.fromisoformat`, which is also what the GraphQL `DateTime` scalar uses), or
+    null. Numbers are refused, not read as Unix times. Range checks follow in
+    clean_new_task / clean_task_changes."""
+    if raw is None or isinstance(raw, datetime):
+        return raw
+    if not isinstance(raw, str):
+        raise ValueError("must be an ISO 8601 date-time string")
+    if len(raw) > 64:
+        raise ValueError("must be an ISO 8601 date-time string (at most 64 characters)")
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError("must be an ISO 8601 date-time string, e.g. 2026-12-01T09:00:00Z") from None
 
 
 def clean_search(raw: str | None) -> str | None:
