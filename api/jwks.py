@@ -2,13 +2,24 @@
 
 - A token with an unknown `kid` triggers a refetch, at most once per
   `min_refresh_seconds`, so a flood of made-up kids cannot hammer the auth server.
+- An unknown `kid` that arrives inside that cool-down (Better Auth rotated a key in just
+  after our last fetch) is not refused: the request waits for the next permitted fetch,
+  one fetch scheduled for the end of the cool-down and shared by every request waiting
+  for it, then looks the kid up again. The wait is at most `min_refresh_seconds` plus the
+  fetch timeout, and never starts when the next fetch is more than
+  MAX_COOL_DOWN_WAIT_SECONDS away (a large `min_refresh_seconds`): such a kid is refused
+  (401) as before. So is, without a wait, a kid the auth server has stopped listing (a
+  withdrawn key, not a new one) or lists with a key we never use. A made-up kid costs
+  its request that wait, not an extra fetch.
 - Concurrent requests that need a fetch share one in-flight request.
 - Keys are trusted for `cache_seconds`; after that the next use waits for a refetch
   (shared, bounded by the timeout), so a key withdrawn while the service was idle is
   not accepted once more. If that refetch fails, the cached keys stay in use without
   further waits until a background retry succeeds (the auth server being down must
   not log everyone out); if it succeeds, keys no longer listed stop being accepted.
-- A request that needs keys we cannot get fails fast with AuthUnavailable (503).
+- A request that needs keys we cannot get fails fast with AuthUnavailable (503); so does
+  a request whose scheduled fetch fails, and an unknown kid inside the cool-down after a
+  failed fetch does not wait at all.
 """
 
 from __future__ import annotations
@@ -28,6 +39,10 @@ from schema.errors import AuthUnavailable
 log = logging.getLogger(__name__)
 
 MAX_JWKS_BYTES = 256 * 1024
+# The longest an unknown kid waits for the end of the refresh cool-down; further away
+# (JWKS_MIN_REFRESH_SECONDS above this) it is refused at once, as it would be anyway.
+MAX_COOL_DOWN_WAIT_SECONDS = 10.0
+_MAX_WITHDRAWN = 1024  # kids remembered as withdrawn (beyond it, only the latest fetch's)
 # Algorithms allowed for a key follow from its type, never from the token.
 _EC_CURVES = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512", "secp256k1": "ES256K"}
 _RSA_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
@@ -95,6 +110,13 @@ class JWKSCache:
         self._attempted_at: float | None = None  # last attempt, successful or not
         self._last_error: str | None = None
         self._inflight: asyncio.Task[None] | None = None
+        # The fetch at the end of the cool-down (when it is due, the task) that requests for
+        # an unknown kid wait for.
+        self._scheduled: tuple[float, asyncio.Task[None]] | None = None
+        # Kids that a fetch settled, so no wait for another: listed once, no longer
+        # (withdrawn), or listed with a key we never use (unusable, as of the last fetch).
+        self._withdrawn: frozenset[str | None] = frozenset()
+        self._unusable: frozenset[str | None] = frozenset()
         self.fetch_count = 0
 
     async def get(self, kid: str | None) -> VerificationKey | None:
@@ -116,14 +138,22 @@ class JWKSCache:
                 return self._lookup(kid)
             return key  # the auth server cannot answer now: the cached key keeps working
         if may_fetch or self._inflight is not None:
-            try:
-                await asyncio.shield(self._start_fetch())
-            except JWKSFetchError:
-                raise self._unavailable() from None
-            return self._lookup(kid)
-        if self._last_error is not None:
-            raise self._unavailable()
-        return None
+            fetch = self._start_fetch()
+        elif self._last_error is not None:
+            raise self._unavailable()  # the last attempt failed: no request waits on the next
+        else:
+            # Inside the cool-down: the key may have been rotated in since our last fetch.
+            assert self._attempted_at is not None  # not may_fetch
+            due = self._attempted_at + self._min_refresh
+            settled = kid in self._withdrawn or kid in self._unusable
+            if settled or due - now > MAX_COOL_DOWN_WAIT_SECONDS:
+                return None
+            fetch = self._schedule_fetch(due)
+        try:
+            await asyncio.shield(fetch)
+        except JWKSFetchError:
+            raise self._unavailable() from None
+        return self._lookup(kid)
 
     def _lookup(self, kid: str | None) -> VerificationKey | None:
         if kid is None and len(self._keys) == 1:
@@ -141,6 +171,32 @@ class JWKSCache:
             task.exception()  # retrieved here so asyncio does not log it as unhandled
         self._inflight = None
 
+    def _schedule_fetch(self, due: float) -> asyncio.Task[None]:
+        """The one fetch at `due` (the end of the cool-down), shared by all its waiters."""
+        if self._scheduled is None or self._scheduled[0] != due:
+            # (A task for an earlier `due` may still be finishing: its fetch began before
+            # this request arrived, so it is not the one to wait for.)
+            task = asyncio.create_task(self._fetch_at(due, self._attempted_at))
+            task.add_done_callback(self._clear_scheduled)
+            self._scheduled = (due, task)
+        return self._scheduled[1]
+
+    def _clear_scheduled(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled():
+            task.exception()
+        if self._scheduled is not None and self._scheduled[1] is task:
+            self._scheduled = None
+
+    async def _fetch_at(self, due: float, attempted_at: float | None) -> None:
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        if self._inflight is None and self._attempted_at != attempted_at:
+            # A fetch started (at or after `due`) and ended while this task was waking up:
+            # its outcome is the answer, and a second fetch now would break the interval.
+            if self._last_error is not None:
+                raise JWKSFetchError(self._last_error)
+            return
+        await self._start_fetch()  # or joins the one a request started at `due`
+
     def _unavailable(self) -> AuthUnavailable:
         return AuthUnavailable("The sign-in service's keys could not be fetched; try again shortly.")
 
@@ -148,7 +204,7 @@ class JWKSCache:
         self._attempted_at = time.monotonic()
         self.fetch_count += 1
         try:
-            keys = await asyncio.wait_for(self._download(), timeout=self._timeout)
+            keys, unusable = await asyncio.wait_for(self._download(), timeout=self._timeout)
         except JWKSFetchError as error:
             self._last_error = str(error)
             log.warning("JWKS fetch from %s failed: %s", self.url, error)
@@ -157,11 +213,17 @@ class JWKSCache:
             self._last_error = f"{type(error).__name__}: {error}"
             log.warning("JWKS fetch from %s failed: %s", self.url, self._last_error)
             raise JWKSFetchError(self._last_error) from None
+        withdrawn = self._keys.keys() - keys.keys()
+        if len(self._withdrawn) + len(withdrawn) <= _MAX_WITHDRAWN:
+            withdrawn |= self._withdrawn - keys.keys()
+        self._withdrawn = frozenset(withdrawn)
+        self._unusable = unusable
         self._keys = keys
         self._fetched_at = time.monotonic()
         self._last_error = None
 
-    async def _download(self) -> dict[str | None, VerificationKey]:
+    async def _download(self) -> tuple[dict[str | None, VerificationKey], frozenset[str | None]]:
+        """The usable keys by kid, and the kids listed with keys we never use."""
         response = await self._client.get(self.url, headers={"Accept": "application/json"})
         if response.status_code == 404:
             if self._keys:
@@ -171,7 +233,7 @@ class JWKSCache:
             # (its JWKS endpoint is off): asymmetric tokens get 401, not a retryable 503.
             if self._fetched_at is None:
                 log.warning("JWKS at %s answers 404: no asymmetric tokens will be accepted", self.url)
-            return {}
+            return {}, frozenset()
         if response.status_code != 200:
             raise JWKSFetchError(f"HTTP {response.status_code}")
         if len(response.content) > MAX_JWKS_BYTES:
@@ -184,14 +246,19 @@ class JWKSCache:
         if not isinstance(raw_keys, list):
             raise JWKSFetchError('response has no "keys" list')
         keys: dict[str | None, VerificationKey] = {}
+        unusable: set[str | None] = set()
         for jwk in raw_keys:
-            if isinstance(jwk, dict) and (key := key_from_jwk(jwk)) is not None:
+            if not isinstance(jwk, dict):
+                continue
+            if (key := key_from_jwk(jwk)) is not None:
                 keys[key.kid] = key
+            elif isinstance(kid := jwk.get("kid"), str):
+                unusable.add(kid)
         # An empty list is an answer, not a failure: Better Auth serves {"keys": []} once
         # every key is past its expiry + grace period, and those keys must stop working.
         if not keys and raw_keys:
             raise JWKSFetchError("no usable signing keys")
-        return keys
+        return keys, frozenset(unusable - keys.keys())
 
     async def prefetch(self) -> None:
         """Warm the cache at start-up; failures are logged, not fatal."""

@@ -135,6 +135,20 @@ def assert_unauthenticated(r: httpx.Response) -> None:
     assert json_of(r)["code"] == "unauthenticated"
 
 
+def made_up_kid_token(sub: str) -> str:
+    """A token of the right key type naming a random kid no JWKS lists."""
+    return Key(f"made-up-{uuid.uuid4().hex}", ed25519.Ed25519PrivateKey.generate(), {}).token(sub)
+
+
+def fetch_now(client: httpx.Client, jwks: JWKSServer) -> float:
+    """Make the service fetch the JWKS now (a made-up kid, past the min refresh interval);
+    returns the monotonic time that fetch was over by. The refresh cool-down starts here."""
+    hits = jwks.hits
+    assert_unauthenticated(list_tasks(client, made_up_kid_token(unique_user())))
+    assert jwks.hits == hits + 1, "no fetch: still inside the min refresh interval?"
+    return time.monotonic()
+
+
 def concurrently(n: int, call: Callable[[int], T]) -> list[T]:
     """Run call(0..n-1) on n threads released together."""
     barrier = threading.Barrier(n)
@@ -288,24 +302,55 @@ def test_unknown_kid_flood_is_rate_limited(database: DatabaseURL) -> None:
         hits = jwks.hits
         forged = make_key()  # right key type, not listed; each request names a random kid
 
-        def attempt(_: int) -> httpx.Response:
+        def attempt(_: int) -> tuple[httpx.Response, float]:
             token = jwt.encode(
                 {"sub": unique_user(), "iss": ISSUER, "aud": ISSUER, "exp": int(time.time()) + 600},
                 forged.private,
                 algorithm="EdDSA",
                 headers={"kid": uuid.uuid4().hex},
             )
-            return list_tasks(client, token)
+            return timed(list_tasks, client, token)
 
+        # A sustained flood, 10 at a time: the first request fetches at once; every later
+        # one arrives inside a cool-down and waits for the fetch at its end (shared), so
+        # the flood advances one 2 s interval, and one fetch, per round.
         with ThreadPoolExecutor(max_workers=10) as pool:
-            responses, elapsed = timed(lambda: list(pool.map(attempt, range(50))))
-        for r in responses:
+            results, elapsed = timed(lambda: list(pool.map(attempt, range(50))))
+        for r, waited in results:
             assert_unauthenticated(r)  # an unknown key, not an outage
+            assert waited < 2 + FETCH_TIMEOUT + 0.5, f"a request waited {waited:.2f}s"
         fetches = jwks.hits - hits
         # At most one fetch per 2 s interval.
         assert 1 <= fetches <= 1 + int(elapsed // 2), (
             f"{fetches} fetches for 50 unknown kids in {elapsed:.1f}s"
         )
+        assert list_tasks(client, key.token(unique_user())).status_code == 200
+
+
+def test_unknown_kid_flood_inside_the_cool_down_costs_one_fetch_per_interval(
+    database: DatabaseURL,
+) -> None:
+    # 50 requests at once, each with its own made-up kid, right after a fetch: they all
+    # wait for the one fetch at the end of the cool-down, then get 401. A second flood
+    # straight after waits a whole interval for the next one. One fetch per interval.
+    interval = 2.0
+    key = make_key()
+    with jwks_server(key) as jwks, service(database, jwks, min_refresh=str(interval)) as client:
+        time.sleep(interval + 0.1)
+        fetched = fetch_now(client, jwks)
+        for wave in range(2):
+            hits, started = jwks.hits, time.monotonic()
+            results = concurrently(50, lambda _: timed(list_tasks, client, made_up_kid_token(unique_user())))
+            for r, _ in results:
+                assert_unauthenticated(r)
+            waits = sorted(waited for _, waited in results)
+            assert jwks.hits == hits + 1, f"wave {wave}: {jwks.hits - hits} fetches for 50 kids"
+            # Each waited for the end of the cool-down (due `interval` after the last fetch
+            # began), never for more than the interval plus the fetch timeout.
+            due = fetched + interval - started
+            assert waits[0] >= due - 0.3, f"wave {wave}: answered after {waits[0]:.2f}s, fetch due {due:.2f}s"
+            assert waits[-1] < interval + FETCH_TIMEOUT + 0.5, f"wave {wave}: waited {waits[-1]:.2f}s"
+            fetched = time.monotonic()
         assert list_tasks(client, key.token(unique_user())).status_code == 200
 
 
@@ -343,6 +388,102 @@ def test_key_rotation_without_restart(database: DatabaseURL) -> None:
         assert_unauthenticated(list_tasks(client, old.token(user, jti=uuid.uuid4().hex)))
         assert list_tasks(client, new_token).status_code == 200
         assert list_tasks(client, new.token(user, jti=uuid.uuid4().hex)).status_code == 200
+
+
+def test_key_rotated_in_right_after_a_fetch_is_accepted_not_refused(database: DatabaseURL) -> None:
+    # The reported case: the auth server rotates a key in just after the service fetched
+    # the JWKS, and a token naming it arrives a second later, inside the refresh cool-down.
+    # It waits for the next permitted fetch (no sooner: that is the flood limit) and gets
+    # in, rather than a 401 that would sign the user out.
+    interval = 2.0
+    old, new = make_key(), make_key()
+    user = unique_user()
+    with jwks_server(old) as jwks, service(database, jwks, min_refresh=str(interval)) as client:
+        assert list_tasks(client, old.token(user)).status_code == 200
+        time.sleep(interval + 0.1)
+        fetched = fetch_now(client, jwks)
+        jwks.keys = [old.jwk, new.jwk]
+        time.sleep(1.0)
+        hits, sent = jwks.hits, time.monotonic()
+        r, waited = timed(list_tasks, client, new.token(user))
+        assert r.status_code == 200, r.text
+        assert jwks.hits == hits + 1
+        due = fetched + interval - sent  # when the next fetch is permitted, from the send (~1 s)
+        assert waited >= due - 0.3, f"answered after {waited:.2f}s: fetched before the interval was up"
+        assert waited < interval + 0.5, f"waited {waited:.2f}s"
+        # From now on the new key is cached: no wait, no fetch.
+        r, elapsed = timed(list_tasks, client, new.token(user, jti=uuid.uuid4().hex))
+        assert r.status_code == 200 and elapsed < 0.5 and jwks.hits == hits + 1
+        assert list_tasks(client, old.token(user, jti=uuid.uuid4().hex)).status_code == 200
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_scheduled_fetch_that_fails_is_auth_unavailable_not_401(database: DatabaseURL, mode: str) -> None:
+    # A new kid inside the cool-down waits for the next fetch; if that fetch fails, the
+    # answer is 503 (retry), not 401 (sign-out). Requests waiting together share it, and
+    # after it failed the next new kid inside the cool-down fails fast, without a wait.
+    interval = 1.0
+    key, new = make_key(), make_key()
+    user = unique_user()
+    with jwks_server(key) as jwks, service(database, jwks, min_refresh=str(interval)) as client:
+        time.sleep(interval + 0.1)
+        fetch_now(client, jwks)
+        jwks.keys = [key.jwk, new.jwk]
+        hits = jwks.hits
+        break_jwks(jwks, mode)
+        results = concurrently(5, lambda _: timed(list_tasks, client, new.token(unique_user())))
+        for r, waited in results:
+            assert r.status_code == 503, r.text
+            assert json_of(r)["code"] == "auth_unavailable"
+            assert waited < interval + FETCH_TIMEOUT + 0.5, f"waited {waited:.2f}s"
+        if mode != "down":
+            assert jwks.hits == hits + 1
+        r, elapsed = timed(list_tasks, client, new.token(user))
+        assert_auth_unavailable(r, elapsed)
+        assert elapsed < 0.5, f"took {elapsed:.2f}s: waited although the last fetch failed"
+        assert list_tasks(client, key.token(user)).status_code == 200  # cached key: unaffected
+        if mode != "down":
+            repair_jwks(jwks)
+            assert wait_until(lambda: list_tasks(client, new.token(user)).status_code == 200, timeout=5)
+
+
+def test_no_wait_when_the_next_fetch_is_far_off(database: DatabaseURL) -> None:
+    # JWKS_MIN_REFRESH_SECONDS at its maximum (3600): the next permitted fetch is beyond
+    # the longest wait (MAX_COOL_DOWN_WAIT_SECONDS), so a new kid is refused at once, as
+    # before: the documented limit of a long interval.
+    old, new = make_key(), make_key()
+    with jwks_server(old) as jwks, service(database, jwks, min_refresh="3600") as client:
+        hits = jwks.hits
+        jwks.keys = [old.jwk, new.jwk]
+        r, elapsed = timed(list_tasks, client, new.token(unique_user()))
+        assert_unauthenticated(r)
+        assert elapsed < 0.5, f"took {elapsed:.2f}s"
+        assert jwks.hits == hits
+
+
+def test_withdrawn_or_unusable_kids_do_not_wait(database: DatabaseURL) -> None:
+    # Only a kid the service has not seen listed may be a key rotated in. One the last
+    # fetch no longer lists (withdrawn), or lists with a key never used (here "use": "enc"),
+    # is refused inside the cool-down at once, as before, without another fetch.
+    interval = 3.0
+    old, new, enc = make_key(), make_key(), make_key()
+    user = unique_user()
+    with (
+        jwks_server(old, new) as jwks,
+        service(database, jwks, min_refresh=str(interval)) as client,
+    ):
+        cached = old.token(user)
+        assert list_tasks(client, cached).status_code == 200
+        jwks.keys = [new.jwk, {**enc.jwk, "use": "enc"}]
+        time.sleep(interval + 0.1)
+        fetch_now(client, jwks)  # learns that `old` is gone and `enc` is not for signatures
+        hits = jwks.hits
+        for token in (cached, old.token(user, jti=uuid.uuid4().hex), enc.token(user)):
+            r, elapsed = timed(list_tasks, client, token)
+            assert_unauthenticated(r)
+            assert elapsed < 0.5, f"took {elapsed:.2f}s"
+        assert jwks.hits == hits
+        assert list_tasks(client, new.token(user)).status_code == 200
 
 
 def test_rotation_of_a_key_without_kid_revokes_its_cached_tokens(database: DatabaseURL) -> None:
@@ -464,7 +605,11 @@ def test_token_without_kid_is_refused_when_several_keys_are_listed(database: Dat
         for signer in (first, second):
             token = Key(None, signer.private, signer.jwk).token(user)
             assert "kid" not in jwt.get_unverified_header(token)
+            # Inside the 2 s cool-down, so it waits for the next fetch (the JWKS might have
+            # changed) and is refused after it: at most one fetch per interval.
+            hits, sent = jwks.hits, time.monotonic()
             r = client.post("/api/tasks", json={"title": "t"}, headers=auth(token))
             assert_unauthenticated(r)
+            assert time.monotonic() - sent < 2 + FETCH_TIMEOUT + 0.5 and jwks.hits == hits + 1
         assert snapshot(database, user) == []
         assert list_tasks(client, second.token(user)).status_code == 200  # with its kid: fine

@@ -19,11 +19,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import jwt
 import pytest
+from fastapi import FastAPI
 
 from db.url import DatabaseURL
 from tests.interop.better_auth import (
@@ -111,6 +112,12 @@ def gql_codes(body: dict[str, Any]) -> list[str]:
 def status_with(service: LiveServer, token: str) -> int:
     with service.client(token) as c:
         return c.get("/api/tasks").status_code
+
+
+def jwks_fetches(service: LiveServer) -> int:
+    """How many times the running service has fetched the JWKS (its JWKSCache's count)."""
+    app = cast(FastAPI, service._server.config.app)
+    return int(app.state.jwks.fetch_count)
 
 
 def assert_unauthenticated(r: httpx.Response) -> None:
@@ -413,6 +420,10 @@ def test_token_from_another_better_auth_is_rejected(stack: Stack, database: Data
         assert other.url != stack.ba.url
         mallory = sign_up(other, "mallory", "Mallory")
         assert claims_of(mallory.jwt)["iss"] == other.url
+        # With a JWKS, Mallory's kid is not in ours, and might be a key rotated in since the
+        # service's last fetch: each request waits for the next permitted fetch (default
+        # JWKS_MIN_REFRESH_SECONDS, 5 s) before its 401, at most one fetch per interval.
+        fetches, started = jwks_fetches(stack.service), time.monotonic()
         with stack.service.client(mallory.jwt) as c:
             assert_unauthenticated(c.post("/api/tasks", json={"title": "from elsewhere"}))
             assert_unauthenticated(c.post(f"/api/{mallory.user_id}/tasks", json={"title": "from elsewhere"}))
@@ -420,6 +431,8 @@ def test_token_from_another_better_auth_is_rejected(stack: Stack, database: Data
             body = gql(c, CREATE, input={"title": "from elsewhere"})
             assert body["data"] is None and gql_codes(body) == ["UNAUTHENTICATED"]
             assert gql_codes(gql(c, ME)) == ["UNAUTHENTICATED"]
+        elapsed = time.monotonic() - started
+        assert jwks_fetches(stack.service) - fetches <= (0 if hs else 1 + elapsed // 5)
         assert nothing_stored_for(database, mallory.user_id)
 
         if not hs:
@@ -569,6 +582,60 @@ def test_key_rotation_without_restart(database: DatabaseURL) -> None:
             assert c.put(f"/api/tasks/{task['id']}", json={"title": "after rotation"}).status_code == 200
             assert gql_data(c, TASK, id=str(task["id"]))["task"]["title"] == "after rotation"
         assert kid2 in listed_kids(ba)
+
+
+MIN_REFRESH = 3.0  # JWKS_MIN_REFRESH_SECONDS for the rotation-after-a-fetch test
+
+
+def test_key_rotated_in_right_after_the_service_fetched_is_accepted(database: DatabaseURL) -> None:
+    """The reported case: Better Auth rotates a key in just after the service fetched the
+    JWKS, and a token signed with it arrives inside JWKS_MIN_REFRESH_SECONDS. It waits
+    for the next permitted fetch (at most the interval) and is accepted: no 401."""
+    env = {"JWKS_MIN_REFRESH_SECONDS": str(MIN_REFRESH), "JWKS_CACHE_SECONDS": "1"}
+    with BetterAuthServer(rotation_interval=ROTATION_INTERVAL, grace_period=60) as ba:
+        user = sign_up(ba, "rotate-after-fetch", "Rota Fetch")
+        t1 = user.jwt
+        kid1 = kid_of(t1)
+        with live_server(settings_for(database, BETTER_AUTH_URL=ba.url, **env)) as service:
+            started = time.monotonic()
+            with service.client(t1) as c:
+                assert c.get("/api/tasks").status_code == 200
+            # Let kid1 pass its rotation interval (no token is issued meanwhile, so Better
+            # Auth has not rotated yet) and the service's min refresh interval run out.
+            time.sleep(max(claims_of(t1)["iat"] + ROTATION_INTERVAL + 1.2 - time.time(), 0.0))
+            time.sleep(max(started + MIN_REFRESH + 0.2 - time.monotonic(), 0.0))
+            assert listed_kids(ba) == [kid1]
+
+            # The service fetches: T1's cached keys are stale (JWKS_CACHE_SECONDS), so its
+            # next use revalidates them. The JWKS it gets lists kid1 only.
+            fetches = jwks_fetches(service)
+            with service.client(t1) as c:
+                assert c.get("/api/tasks").status_code == 200
+            fetched = time.monotonic()
+            assert jwks_fetches(service) == fetches + 1
+
+            # Right after it, Better Auth rotates: the next token it issues has a new kid.
+            t2 = ba.token_for_session(user.session_token)
+            kid2 = kid_of(t2)
+            assert kid2 is not None and kid2 != kid1
+            assert listed_kids(ba) == [kid1, kid2]
+            sent = time.monotonic()
+            assert sent - fetched < MIN_REFRESH - 1, "too slow to land inside the cool-down"
+
+            with service.client(t2) as c:
+                r = c.get("/api/tasks")
+                waited = time.monotonic() - sent
+                assert r.status_code == 200, r.text  # not 401
+                assert waited <= MIN_REFRESH + 0.5, f"waited {waited:.2f}s"
+                assert waited >= fetched + MIN_REFRESH - sent - 0.5, "fetched inside the cool-down"
+                assert jwks_fetches(service) == fetches + 2  # one fetch, at the end of the cool-down
+                # The key is known now: no more waits or fetches for it.
+                started = time.monotonic()
+                assert gql_data(c, ME)["me"]["id"] == user.user_id
+                assert time.monotonic() - started < 1
+            with service.client(t1) as c:  # the old key is still listed: still accepted
+                assert c.get("/api/tasks").status_code == 200
+            assert jwks_fetches(service) == fetches + 2
 
 
 def test_all_keys_retired_empty_jwks(database: DatabaseURL) -> None:
