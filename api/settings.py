@@ -20,7 +20,14 @@ from db.url import DatabaseURL, DatabaseURLError
 N = TypeVar("N", int, float)
 AppEnv = Literal["development", "test", "production"]
 Pooler = Literal["auto", "transaction", "none"]
-DEFAULT_CORS_ORIGINS = ("http://localhost:3000", "http://127.0.0.1:3000")
+# The usual local dev servers: Next.js (3000) and Vite (5173). Production has no
+# default: browser origins are named explicitly there.
+DEFAULT_CORS_ORIGINS = (
+    "http://localhost:3000",
+    "http://127.0.0.1:3000",
+    "http://localhost:5173",
+    "http://127.0.0.1:5173",
+)
 DEV_SECRET_FILE = "dev-jwt-secret"
 
 
@@ -165,7 +172,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
     issuer, audience = get("JWT_ISSUER"), get("JWT_AUDIENCE")
 
     origins_raw = get("CORS_ORIGINS")
-    origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
+    origins: tuple[str, ...] = () if app_env == "production" else DEFAULT_CORS_ORIGINS
     if origins_raw is not None:
         origins = tuple(o.strip().rstrip("/") for o in origins_raw.split(",") if o.strip())
         for origin in origins:

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 import pytest
 
-from api.settings import SettingsError, load_settings
+from api.settings import DEFAULT_CORS_ORIGINS, SettingsError, load_settings
 from db.url import DatabaseURL, DatabaseURLError
 
 NEON = (
@@ -114,7 +114,7 @@ def test_defaults_from_better_auth_url() -> None:
     assert s.jwt_issuer == s.jwt_audience == "https://app.example.com"
     assert not s.jwt_issuer_explicit and not s.jwt_audience_explicit
     assert s.jwt_leeway_seconds == 30
-    assert s.cors_origins == ("http://localhost:3000", "http://127.0.0.1:3000")
+    assert s.cors_origins == DEFAULT_CORS_ORIGINS
 
 
 def test_explicit_values_win() -> None:
@@ -214,3 +214,16 @@ def test_bad_production_settings_are_each_reported() -> None:
     assert "DATABASE_DIRECT_URL must not go through a pooler" in problems
     assert "DB_STATEMENT_TIMEOUT_SECONDS must be between 0.1 and 3600.0 (got 0.0)" in problems
     assert "SHUTDOWN_DRAIN_SECONDS must be a number (got 'soon')" in problems
+
+
+def test_cors_defaults_cover_local_dev_servers_but_not_production() -> None:
+    dev = load_settings({"APP_ENV": "development"}).cors_origins
+    assert {"http://localhost:3000", "http://localhost:5173", "http://127.0.0.1:5173"} <= set(dev)
+    production = load_settings(
+        {"APP_ENV": "production", "BETTER_AUTH_SECRET": "s" * 40, "DATABASE_URL": NEON}
+    )
+    assert production.cors_origins == ()
+    explicit = {"APP_ENV": "production", "BETTER_AUTH_SECRET": "s" * 40, "DATABASE_URL": NEON}
+    assert load_settings({**explicit, "CORS_ORIGINS": "https://app.example"}).cors_origins == (
+        "https://app.example",
+    )
