@@ -3,11 +3,22 @@
 Strawberry's FastAPI router would run FastAPI's dependency solving for every request
 (its context getter, request, response and background-task parameters): about 15% of
 a list request here. The ASGI view does the same HTTP handling without it, and the
-context is built once per request by get_context."""
+context is built once per request by get_context.
+
+Media types (GraphQL over HTTP): a client whose `Accept` prefers
+`application/graphql-response+json` gets it, and then a request error (the document
+does not parse or validate, or the variables do not fit: nothing was executed) is a
+400 whose body has no `data`. Everyone else gets `application/json`, where every
+GraphQL result is a 200 (Apollo Client 4 drops the GraphQL errors of a 4xx
+`application/json` answer); a request error leaves `data` out there too. Errors met
+while executing (UNAUTHENTICATED, NOT_FOUND, ...) are 200 with `data` under both.
+Strawberry 0.341 answers only `application/json`, always 200, always with `data`."""
 
 from __future__ import annotations
 
 import json
+import sys
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -17,13 +28,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.types import ExecutionResult
 
 from api.deps import build_context
 from rest_shim.responses import error_response
 from schema.context import RequestContext
 from schema.schema import schema
 
+JSON = "application/json"
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+_GRAPHQL_RESPONSE_CONTENT_TYPE = GRAPHQL_RESPONSE_JSON + "; charset=utf-8"
+JSON_NUMBER_TOO_LONG = f"Numbers in JSON are limited to {sys.get_int_max_str_digits()} digits"
 # Strawberry's reasons for refusing a request before it reaches the schema, by the
 # part of the request they are about.
 _REASON_FIELDS = (
@@ -50,12 +66,50 @@ class TaskGraphQL(GraphQL[RequestContext, None]):
     def decode_json(self, data: str | bytes) -> object:
         try:
             decoded = json.loads(data)
+        except json.JSONDecodeError:
+            raise
         except RecursionError:
             raise HTTPException(400, "Unable to parse request body as JSON") from None
+        except ValueError:
+            # Python refuses to read integers of more than sys.get_int_max_str_digits()
+            # digits (a guard against quadratic-time conversion).
+            raise HTTPException(400, JSON_NUMBER_TOO_LONG) from None
         # Strawberry reads fields of whatever it gets: anything else would be a 500.
         if not isinstance(decoded, dict | list):
             raise HTTPException(400, "The request body must be a JSON object")
         return decoded
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        # The media type the answer will have, chosen from the request's Accept; read
+        # back by create_response (the one place both paths build the answer).
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = response_media_type(request.headers.get("accept"))
+        return sub_response
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        response_data = await super().process_result(request, result)
+        if is_request_error(result):
+            # The GraphQL spec: when the request fails before execution, `data` is absent.
+            del response_data["data"]
+        return response_data
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        """Strawberry's create_response, with the negotiated media type: under
+        application/graphql-response+json a result without `data` (a request error) is a 400."""
+        if sub_response.media_type == GRAPHQL_RESPONSE_JSON:
+            media_type = _GRAPHQL_RESPONSE_CONTENT_TYPE
+            status = 400 if isinstance(response_data, dict) and "data" not in response_data else 200
+        else:
+            media_type, status = JSON, 200
+        response = Response(self.encode_json(response_data), status_code=status, media_type=media_type)
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
+        if sub_response.status_code:
+            response.status_code = sub_response.status_code
+        return response
 
     async def run(self, *args: Any, **kwargs: Any) -> Any:
         # Strawberry answers refused requests in plain text; this API's errors are JSON.
@@ -117,6 +171,62 @@ _OPERATION_KEYS = frozenset({"query", "variables", "operationName", "extensions"
 _STREAMING_ACCEPTS = ("multipart/", "text/event-stream")
 
 
+def is_request_error(result: ExecutionResult) -> bool:
+    """The request failed before execution: parsing, validation (the cost limit and
+    several operations without operationName included) or variable coercion. Those
+    errors have no path; errors met while executing always have one, even when they
+    null all of `data`. An internal failure outside any field is not the client's
+    request error: it stays `data: null` with a 200, as before."""
+    if result.data is not None or not result.errors:
+        return False
+    return all(
+        error.path is None and (error.extensions or {}).get("code") != "INTERNAL_SERVER_ERROR"
+        for error in result.errors
+    )
+
+
+_SPECIFICITY = {"*/*": 0, "application/*": 1}
+
+
+@lru_cache(maxsize=256)
+def response_media_type(accept: str | None) -> str:
+    """application/graphql-response+json when Accept prefers it to application/json:
+    a higher q, or the same q from a more specific range (`*/*` and `application/*`
+    rank below a type named in full), or the same range earlier in the list.
+    Otherwise application/json, the spec's answer for legacy clients: no Accept, `*/*`,
+    `application/json`, or nothing this endpoint can produce."""
+    if not accept or accept in ("*/*", JSON):
+        return JSON
+    # Per type: (q, specificity, -position) of the most specific range matching it (RFC 9110).
+    ranks: dict[str, tuple[float, int, int]] = {}
+    for position, item in enumerate(accept.split(",")):
+        kind, *params = (part.strip() for part in item.split(";"))
+        kind = kind.lower()
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+                if not 0.0 <= q <= 1.0:  # NaN included
+                    q = 0.0
+        for candidate in (GRAPHQL_RESPONSE_JSON, JSON):
+            specificity = 2 if kind == candidate else _SPECIFICITY.get(kind)
+            if specificity is None:
+                continue
+            rank = (q, specificity, -position)
+            if candidate not in ranks or rank[1:] > ranks[candidate][1:]:
+                ranks[candidate] = rank
+    graphql_response, json_ = ranks.get(GRAPHQL_RESPONSE_JSON), ranks.get(JSON)
+    if graphql_response is None or graphql_response[0] <= 0:
+        return JSON
+    if json_ is None or json_[0] <= 0 or graphql_response > json_:
+        return GRAPHQL_RESPONSE_JSON
+    return JSON
+
+
 def _plain_json_post(request: Request) -> bool:
     """POST, Content-Type exactly application/json, no streaming response asked for."""
     if request.method != "POST" or request.headers.get("content-type") != "application/json":
@@ -137,6 +247,13 @@ def transport_error(status: int, reason: str) -> Response:
         return error_response(404, "not_found", "No such route.")
     if status == 405:
         return error_response(405, "method_not_allowed", "This method is not allowed on this route.")
+    if reason == JSON_NUMBER_TOO_LONG:
+        return error_response(
+            400,
+            "validation_error",
+            reason + ".",
+            errors=[{"field": "body", "message": reason[0].lower() + reason[1:]}],
+        )
     if reason == "Unable to parse request body as JSON":
         return error_response(
             400,
