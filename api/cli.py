@@ -48,13 +48,21 @@ class Signalled(KeyboardInterrupt):
         self.signum = signum
 
 
-def configure_logging(*, quiet: bool = False) -> None:
+def configure_logging(*, quiet: bool = False, settings: Settings | None = None) -> None:
     """Our own lines at INFO (WARNING when quiet); libraries' only from WARNING up.
 
-    The service promises one line for the database and one when it is listening, so
-    uvicorn's start-up and shutdown chatter is kept at WARNING (its errors show).
+    Before the settings are read (so that their errors print) a plain console handler;
+    then LOG_FORMAT's (api/observability.py). The service promises one line for the
+    database and one when it is listening, so uvicorn's start-up and shutdown chatter
+    is kept at WARNING (its errors show).
     """
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format=LOG_FORMAT)
+    level = logging.WARNING if quiet else logging.INFO
+    if settings is None:
+        logging.basicConfig(level=level, format=LOG_FORMAT)
+    else:
+        from api.observability import configure_logging as configure_handlers
+
+        configure_handlers(settings, level=level)
     logging.getLogger("uvicorn").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
@@ -73,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     except SettingsError as error:
         print(error, file=sys.stderr)
         raise SystemExit(2) from None
+    configure_logging(quiet=command == "migrate" and args.quiet, settings=settings)
     if command == "dev-token":
         print(dev_token(settings, args.user, email=args.email, name=args.name, ttl=args.ttl))
         return
@@ -175,8 +184,9 @@ def worker_app() -> FastAPI:
     """The app in each uvicorn worker (a fresh process when --workers > 1)."""
     from api.main import app_factory
 
-    configure_logging()
-    return app_factory()
+    settings = load_settings()
+    configure_logging(settings=settings)
+    return app_factory(settings)
 
 
 class _Server(uvicorn.Server):

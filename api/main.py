@@ -3,7 +3,8 @@
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.settings import Settings
 
 
-def app_factory() -> FastAPI:
-    return create_app()
+def app_factory(settings: Settings | None = None) -> FastAPI:
+    return create_app(settings)
