@@ -1,24 +1,112 @@
 """JSON shapes of the REST shim: request bodies (types only; the rules live in
-schema/validation.py) and documented responses."""
+schema/validation.py) and documented responses.
+
+The JSON schemas here are documentation: they say, as exactly as JSON Schema can,
+what the rules in schema/validation.py accept, so that a schema-valid request is
+accepted and a schema-invalid one refused (tests/test_openapi_contract.py and
+tests/test_schemathesis.py check both directions). None of it changes validation.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr, WithJsonSchema
+from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from schema.inputs import CreateTaskInput, UpdateTaskInput
 from schema.types import SortOrder, Task, TaskPriority, TaskSortField, TaskStatusFilter
-from schema.validation import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, parse_due_date
-
-# Documented here, enforced once in schema/validation.py.
-_TITLE = Field(
-    default=None,
-    json_schema_extra={"maxLength": TITLE_MAX_LENGTH, "description": "Trimmed; not blank."},
+from schema.validation import (
+    DESCRIPTION_MAX_LENGTH,
+    EARLIEST_DUE_YEAR,
+    LATEST_DUE_YEAR,
+    MAX_TASK_ID,
+    SEARCH_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+    parse_due_date,
 )
-_DESCRIPTION = Field(default=None, json_schema_extra={"maxLength": DESCRIPTION_MAX_LENGTH})
+
+# Exactly the characters str.strip() removes (those of str.isspace()), spelled out:
+# `\s` means something slightly different in ECMA-262 (OpenAPI's regex dialect).
+_SPACES = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_SPACE = f"[{_SPACES}]"
+_VISIBLE = f"[^{_SPACES}\\x00]"
+
+
+def _trimmed_pattern(max_length: int, *, blank_ok: bool) -> str:
+    """Text whose trimmed form has 1 to max_length characters (or none, if blank_ok),
+    none of them NUL (PostgreSQL text cannot hold it)."""
+    core = f"{_VISIBLE}(?:[^\\x00]{{0,{max_length - 2}}}{_VISIBLE})?"
+    if blank_ok:
+        core = f"(?:{core})?"
+    return f"^{_SPACE}*{core}{_SPACE}*$"
+
+
+TITLE_PATTERN = _trimmed_pattern(TITLE_MAX_LENGTH, blank_ok=False)
+SEARCH_PATTERN = _trimmed_pattern(SEARCH_MAX_LENGTH, blank_ok=True)
+NO_NUL_PATTERN = r"^[^\x00]*$"
+# RFC 3339 date-times as JSON Schema's `format` means them, in years 1000-9999. The two
+# edge days are left out: their instant can fall outside those years in UTC (where the
+# rule applies) depending on the offset, which a pattern cannot see.
+DUE_DATE_PATTERN = r"^(?!1000-01-01|9999-12-31)[1-9][0-9]{3}-"
+_TEXT_RULES = "valid Unicode (no NUL character, no unpaired surrogate)"
+
+
+def _not_null(**extra: Any) -> Callable[[JsonDict], None]:
+    """json_schema_extra for a field typed `X | None` only so that a null reaches
+    schema/validation.py, which refuses it with its own message: documented as X."""
+
+    def edit(schema: JsonDict) -> None:
+        branches = [b for b in schema.pop("anyOf", ()) if b != {"type": "null"}]  # type: ignore[union-attr]
+        if len(branches) == 1 and isinstance(branches[0], dict):
+            schema.update(branches[0])
+        elif branches:
+            schema["anyOf"] = branches
+        if "default" in schema and schema["default"] is None:
+            del schema["default"]
+        schema.update(extra)
+
+    return edit
+
+
+def _title_field() -> Any:
+    return Field(
+        default=None,
+        json_schema_extra=_not_null(
+            pattern=TITLE_PATTERN,
+            description="Trimmed (leading and trailing whitespace removed), then 1 to"
+            f" {TITLE_MAX_LENGTH} characters: not blank; {_TEXT_RULES}. Not nullable.",
+            examples=["Buy milk"],
+        ),
+    )
+
+
+def _description_field() -> Any:
+    return Field(
+        default=None,
+        json_schema_extra={
+            "anyOf": [
+                {"type": "string", "maxLength": DESCRIPTION_MAX_LENGTH, "pattern": NO_NUL_PATTERN},
+                {"type": "null"},
+            ],
+            "description": f"Stored as given (not trimmed), at most {DESCRIPTION_MAX_LENGTH}"
+            f" characters; {_TEXT_RULES}. null for none.",
+        },
+    )
+
+
+def _completed_field(default: bool | None) -> Any:
+    return Field(default=default, json_schema_extra=_not_null(description="Not nullable."))
+
+
+def _priority_field(default: TaskPriority | None) -> Any:
+    return Field(default=default, json_schema_extra=_not_null(description="Not nullable."))
+
+
 _DUE = Field(default=None)
 
 
@@ -38,9 +126,17 @@ DueDate = Annotated[
     BeforeValidator(_due_date),
     WithJsonSchema(
         {
-            "anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}],
-            "description": "ISO 8601; a date, or a time without offset, is read as UTC; "
-            "years 1000-9999 (UTC); null or an empty string for none.",
+            "anyOf": [
+                {"type": "string", "format": "date-time", "pattern": DUE_DATE_PATTERN},
+                {"type": "string", "const": ""},
+                {"type": "null"},
+            ],
+            "description": "ISO 8601, documented as an RFC 3339 date-time; also accepted: a date"
+            " alone, or a time without offset, read as UTC. The instant must fall in the years"
+            f" {EARLIEST_DUE_YEAR}-{LATEST_DUE_YEAR} in UTC (so the pattern leaves out"
+            f" {EARLIEST_DUE_YEAR}-01-01 and {LATEST_DUE_YEAR}-12-31, where that depends on the"
+            " offset). null or an empty string for none.",
+            "examples": ["2026-12-01T09:00:00Z"],
         }
     ),
 ]
@@ -52,15 +148,19 @@ class _Body(BaseModel):
 
 
 class TaskCreateBody(_Body):
-    title: StrictStr | None = _TITLE
-    description: StrictStr | None = _DESCRIPTION
-    completed: StrictBool | None = False
-    priority: TaskPriority | None = TaskPriority.MEDIUM
+    title: StrictStr | None = _title_field()
+    description: StrictStr | None = _description_field()
+    completed: StrictBool | None = _completed_field(False)
+    priority: TaskPriority | None = _priority_field(TaskPriority.MEDIUM)
     due_date: DueDate = _DUE
 
     model_config = ConfigDict(
         extra="ignore",
-        json_schema_extra={"required": ["title"]},
+        json_schema_extra={
+            "required": ["title"],
+            "description": "Read-only (`id`, `user_id`, `created_at`, `updated_at`) and unknown"
+            " fields are ignored.",
+        },
     )
 
     def to_input(self) -> CreateTaskInput:
@@ -73,19 +173,34 @@ class TaskCreateBody(_Body):
         )
 
 
+_CHANGEABLE = ("title", "description", "completed", "priority", "due_date")
+
+
 class TaskUpdateBody(_Body):
-    title: StrictStr | None = _TITLE
-    description: StrictStr | None = _DESCRIPTION
-    completed: StrictBool | None = None
-    priority: TaskPriority | None = None
+    title: StrictStr | None = _title_field()
+    description: StrictStr | None = _description_field()
+    completed: StrictBool | None = _completed_field(None)
+    priority: TaskPriority | None = _priority_field(None)
     due_date: DueDate = _DUE
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            # A body with nothing to change is a 400.
+            "anyOf": [{"required": [name]} for name in _CHANGEABLE],
+            "description": "At least one of the fields below. Read-only (`id`, `user_id`,"
+            " `created_at`, `updated_at`) and unknown fields are ignored.",
+        },
+    )
 
     def to_input(self) -> UpdateTaskInput:
         return UpdateTaskInput(**self.model_dump(exclude_unset=True))
 
 
 class CompletionBody(_Body):
-    completed: StrictBool | None = None
+    completed: StrictBool | None = Field(
+        default=None, description="true or false sets it; null or absent toggles."
+    )
 
 
 REST_MAX_LIMIT = 500
@@ -98,35 +213,60 @@ class ListQuery(BaseModel):
 
     status: TaskStatusFilter = TaskStatusFilter.ALL
     sort: TaskSortField = TaskSortField.CREATED
+    # Absent means the default; a query string has no null to send.
     order: SortOrder | None = Field(
-        default=None, description="Default: desc for created/updated, asc otherwise."
+        default=None,
+        json_schema_extra=_not_null(description="Default: desc for created/updated, asc otherwise."),
     )
-    search: str | None = Field(default=None, description="Case-insensitive, title and description.")
+    search: str | None = Field(
+        default=None,
+        json_schema_extra=_not_null(
+            pattern=SEARCH_PATTERN,
+            description="Case-insensitive, in title and description. Trimmed, then at most"
+            f" {SEARCH_MAX_LENGTH} characters (blank: no filter); {_TEXT_RULES}.",
+        ),
+    )
     limit: int = Field(default=100, json_schema_extra={"minimum": 1, "maximum": REST_MAX_LIMIT})
-    offset: int = Field(default=0, json_schema_extra={"minimum": 0})
+    offset: int = Field(default=0, json_schema_extra={"minimum": 0, "maximum": MAX_TASK_ID})
+
+
+def _response_field(**schema: Any) -> Any:
+    """Documentation of what the service answers (responses are never validated)."""
+    return Field(json_schema_extra=schema)
 
 
 class TaskOut(BaseModel):
-    id: int
-    user_id: str
-    title: str
-    description: str | None
+    id: int = _response_field(minimum=1, maximum=MAX_TASK_ID)
+    user_id: str = _response_field(minLength=1, description="The owner: the token's `sub`.")
+    title: str = _response_field(minLength=1, maxLength=TITLE_MAX_LENGTH)
+    description: str | None = _response_field(maxLength=DESCRIPTION_MAX_LENGTH)
     completed: bool
     priority: TaskPriority
-    due_date: datetime | None
+    due_date: datetime | None = _response_field(description="In UTC (`+00:00`).")
     created_at: datetime
     updated_at: datetime
 
 
 class FieldErrorOut(BaseModel):
-    field: str
+    field: str = _response_field(
+        description="The input at fault: a body field (`title`), `id` (the path's task id),"
+        " a query parameter, `body` (the body as a whole) or `input` (nothing to change)."
+    )
     message: str
 
 
 class ErrorOut(BaseModel):
-    detail: str
-    code: str
-    errors: list[FieldErrorOut] | None = None
+    detail: str = _response_field(description="A sentence for people.")
+    code: str = _response_field(
+        description="For programs: `validation_error` (400), `unauthenticated` (401), `forbidden`"
+        " (403), `not_found` (404), `method_not_allowed` (405), `payload_too_large` (413),"
+        " `unsupported_media_type` (415), `auth_unavailable` or `database_unavailable` (503);"
+        " `shutting_down` (503, /readyz only)."
+    )
+    errors: list[FieldErrorOut] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="On every 400, one entry per bad input; absent (never null) otherwise.",
+    )
 
 
 def task_json(task: Task) -> dict[str, Any]:

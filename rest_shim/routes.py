@@ -38,28 +38,47 @@ TaskIdPath = Annotated[
 router = APIRouter(tags=["tasks"], route_class=AuthenticatedRoute)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut, "description": "Invalid input (`validation_error`)."},
+    400: {"model": ErrorOut, "description": "Invalid input (`validation_error`); `errors` names each one."},
     401: {
         "model": ErrorOut,
-        "description": "Missing or invalid token (`unauthenticated`).",
-        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+        "description": "Missing or invalid token (`unauthenticated`). Checked before anything"
+        " else in the request (only an oversized body is refused first, with 413).",
+        "headers": {
+            "WWW-Authenticate": {
+                "description": '`Bearer`; `Bearer error="invalid_token"` when the request had an'
+                " `Authorization` header.",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^Bearer"},
+            }
+        },
     },
+    # The body limit applies to every method, bodies a route does not read included.
+    413: {"model": ErrorOut, "description": "The body is over 64 KiB (`payload_too_large`)."},
     503: {
         "model": ErrorOut,
         "description": (
             "Token keys (`auth_unavailable`) or the database (`database_unavailable`)"
             " unavailable; retry after `Retry-After` seconds."
         ),
-        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying.",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
     },
 }
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "No such task of yours (`not_found`)."}
 }
 _NOT_JSON: dict[int | str, dict[str, Any]] = {
-    413: {"model": ErrorOut, "description": "The body is over 64 KiB (`payload_too_large`)."},
-    415: {"model": ErrorOut, "description": "The body was not sent as JSON (`unsupported_media_type`)."},
+    415: {
+        "model": ErrorOut,
+        "description": "A body sent without `Content-Type: application/json` (`unsupported_media_type`).",
+    },
 }
+_TASK: dict[int | str, dict[str, Any]] = {200: {"model": TaskOut, "description": "The task."}}
 # 403 (another user's {user_id}) is documented where the namespaced routes are mounted.
 
 
@@ -74,11 +93,13 @@ _NOT_JSON: dict[int | str, dict[str, Any]] = {
             "headers": {
                 "X-Total-Count": {
                     "description": "Tasks matching the filters, all pages.",
-                    "schema": {"type": "integer"},
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 0},
                 },
                 "Link": {
-                    "description": 'Next page as `<url>; rel="next"` when more remain.',
-                    "schema": {"type": "string"},
+                    "description": 'The next page as `<url>; rel="next"` (a relative reference:'
+                    " the same path and query, `limit` and `offset` moved on), only when more remain.",
+                    "schema": {"type": "string", "pattern": '^<[^>]+>; rel="next"$'},
                 },
             },
         },
@@ -98,12 +119,20 @@ async def list_tasks(ctx: RestContext, request: Request, query: ListParams) -> R
     return FastJSONResponse([task_json(task) for task in connection.nodes], headers=headers)
 
 
+def _sent_path(request: Request) -> str:
+    """The path as the client sent it (still percent-encoded): a `{user_id}` holding
+    spaces, slashes or non-Latin-1 characters stays a valid header value and points
+    back at the same resource."""
+    raw: bytes | None = request.scope.get("raw_path")
+    return raw.decode("ascii", "replace") if raw else request.url.path
+
+
 def _next_page_url(request: Request, offset: int, limit: int) -> str:
     """A relative reference (RFC 8288 allows them): never built from the request's
     Host header, which the client controls."""
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit")]
     params += (("limit", str(limit)), ("offset", str(offset)))
-    return f"{request.url.path}?{urlencode(params)}"
+    return f"{_sent_path(request)}?{urlencode(params)}"
 
 
 @router.post(
@@ -115,7 +144,13 @@ def _next_page_url(request: Request, offset: int, limit: int) -> str:
         201: {
             "model": TaskOut,
             "description": "The new task.",
-            "headers": {"Location": {"schema": {"type": "string"}}},
+            "headers": {
+                "Location": {
+                    "description": "The new task's path (a relative reference): `{this path}/{id}`.",
+                    "required": True,
+                    "schema": {"type": "string", "format": "uri-reference"},
+                }
+            },
         },
         **_ERRORS,
         **_NOT_JSON,
@@ -123,7 +158,7 @@ def _next_page_url(request: Request, offset: int, limit: int) -> str:
 )
 async def create_task(ctx: RestContext, request: Request, body: TaskCreateBody) -> Response:
     task = await resolvers.create_task(ctx, body.to_input())
-    location = f"{request.url.path.rstrip('/')}/{task.id}"
+    location = f"{_sent_path(request).rstrip('/')}/{task.id}"
     return FastJSONResponse(task_json(task), status_code=201, headers={"Location": location})
 
 
@@ -131,7 +166,7 @@ async def create_task(ctx: RestContext, request: Request, body: TaskCreateBody) 
     "/tasks/{task_id}",
     summary="Get one task",
     response_class=FastJSONResponse,
-    responses={200: {"model": TaskOut}, **_ERRORS, **_NOT_FOUND},
+    responses={**_TASK, **_ERRORS, **_NOT_FOUND},
 )
 async def get_task(ctx: RestContext, task_id: TaskIdPath) -> Response:
     return FastJSONResponse(task_json(await resolvers.require_task(ctx, task_id)))
@@ -143,7 +178,7 @@ async def get_task(ctx: RestContext, task_id: TaskIdPath) -> Response:
     description="Changes the fields given. Read-only and unknown fields are ignored;"
     " a body with nothing to change is a 400.",
     response_class=FastJSONResponse,
-    responses={200: {"model": TaskOut}, **_ERRORS, **_NOT_FOUND, **_NOT_JSON},
+    responses={**_TASK, **_ERRORS, **_NOT_FOUND, **_NOT_JSON},
 )
 async def update_task(ctx: RestContext, task_id: TaskIdPath, body: TaskUpdateBody) -> Response:
     return FastJSONResponse(task_json(await resolvers.update_task(ctx, task_id, body.to_input())))
@@ -166,7 +201,7 @@ async def delete_task(ctx: RestContext, task_id: TaskIdPath) -> Response:
     summary="Toggle completion",
     description='Flips `completed`; a body `{"completed": true|false}` sets it instead.',
     response_class=FastJSONResponse,
-    responses={200: {"model": TaskOut}, **_ERRORS, **_NOT_FOUND, **_NOT_JSON},
+    responses={**_TASK, **_ERRORS, **_NOT_FOUND, **_NOT_JSON},
 )
 async def complete_task(
     ctx: RestContext, task_id: TaskIdPath, body: Annotated[CompletionBody | None, Body()] = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from urllib.parse import quote
 
 import pytest
 
@@ -174,3 +175,21 @@ def test_query_cost_limit(server: LiveServer) -> None:
         )
         r = c.post("/graphql", json={"query": spread, "variables": {"n": 1}})
         assert r.json()["errors"][0]["extensions"]["cost"] == 1200
+
+
+@pytest.mark.parametrize("sub", ["é€", "a b", "a%2Fb"])
+def test_location_and_link_for_any_user_id(server: LiveServer, sub: str) -> None:
+    """Built from the path as sent (percent-encoded), never decoded: valid header values
+    that lead back to the same task."""
+    encoded = quote(sub, safe="")
+    with server.client(hs_token(sub)) as c:
+        r = c.post(f"/api/{encoded}/tasks", json={"title": "one"})
+        assert r.status_code == 201, r.text
+        assert r.headers["location"] == f"/api/{encoded}/tasks/{r.json()['id']}"
+        assert c.get(r.headers["location"]).json()["id"] == r.json()["id"]
+        c.post(f"/api/{encoded}/tasks", json={"title": "two"})
+        listed = c.get(f"/api/{encoded}/tasks", params={"limit": 1})
+        assert listed.status_code == 200
+        link = listed.headers["link"]
+        assert link.startswith(f"</api/{encoded}/tasks?limit=1&offset=1>")
+        assert c.get(link[1 : link.index(">")]).json()[0]["title"] == "one"
