@@ -206,13 +206,26 @@ class CompletionBody(_Body):
 REST_MAX_LIMIT = 500
 
 
+# Frontends often send the field and the direction in one parameter.
+SORT_SPELLINGS = [f.value for f in TaskSortField] + [
+    f"{f.value}:{o.value}" for f in TaskSortField for o in SortOrder
+]
+MAX_PAGE = 1_000_000_000
+
+
 class ListQuery(BaseModel):
     """The query string of GET /tasks (ranges are checked by the resolver)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     status: TaskStatusFilter = TaskStatusFilter.ALL
-    sort: TaskSortField = TaskSortField.CREATED
+    sort: TaskSortField = Field(
+        default=TaskSortField.CREATED,
+        json_schema_extra=_not_null(
+            enum=SORT_SPELLINGS,
+            description="A field, or `field:asc` / `field:desc` (then `order`, if given, must agree).",
+        ),
+    )
     # Absent means the default; a query string has no null to send.
     order: SortOrder | None = Field(
         default=None,
@@ -228,6 +241,14 @@ class ListQuery(BaseModel):
     )
     limit: int = Field(default=100, json_schema_extra={"minimum": 1, "maximum": REST_MAX_LIMIT})
     offset: int = Field(default=0, json_schema_extra={"minimum": 0, "maximum": MAX_TASK_ID})
+    page: int | None = Field(
+        default=None,
+        json_schema_extra=_not_null(
+            minimum=1,
+            maximum=MAX_PAGE,
+            description="1-based page of `limit` tasks: another way to say `offset` (not both).",
+        ),
+    )
 
 
 def _response_field(**schema: Any) -> Any:

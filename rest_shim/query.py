@@ -14,16 +14,38 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from rest_shim.models import ListQuery
+from rest_shim.models import MAX_PAGE, ListQuery
 
 
 async def parse_list_query(request: Request) -> ListQuery:
+    params = dict(request.query_params)
+    sort = params.get("sort")
+    if sort is not None and ":" in sort:
+        # `sort=created:desc`: the field and the direction in one parameter.
+        field, _, direction = sort.partition(":")
+        if direction not in ("asc", "desc"):
+            raise _invalid("sort", "must be a field, or field:asc / field:desc")
+        if params.get("order", direction) != direction:
+            raise _invalid("order", f"contradicts sort={sort}")
+        params["sort"], params["order"] = field, direction
     try:
-        return ListQuery.model_validate(dict(request.query_params))
+        query = ListQuery.model_validate(params)
     except ValidationError as error:
         # The same error path as FastAPI's own parameters: a 400 naming each field.
         errors = error.errors(include_url=False, include_context=False)
         raise RequestValidationError([{**e, "loc": ("query", *e["loc"])} for e in errors]) from None
+    if query.page is not None:
+        # `page` (1-based) with `limit`: what paginated frontends send instead of offset.
+        if "offset" in params:
+            raise _invalid("page", "give page or offset, not both")
+        if not 1 <= query.page <= MAX_PAGE:
+            raise _invalid("page", f"must be between 1 and {MAX_PAGE}")
+        query = query.model_copy(update={"offset": (query.page - 1) * query.limit})
+    return query
+
+
+def _invalid(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"type": "value_error", "loc": ("query", field), "msg": message}])
 
 
 ListParams = Annotated[ListQuery, Depends(parse_list_query)]

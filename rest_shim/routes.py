@@ -130,8 +130,11 @@ def _sent_path(request: Request) -> str:
 def _next_page_url(request: Request, offset: int, limit: int) -> str:
     """A relative reference (RFC 8288 allows them): never built from the request's
     Host header, which the client controls."""
-    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit")]
-    params += (("limit", str(limit)), ("offset", str(offset)))
+    query = request.query_params
+    params = [(k, v) for k, v in query.multi_items() if k not in ("offset", "limit", "page")]
+    params.append(("limit", str(limit)))
+    # The next page in the client's own terms: page=N+1 if it pages by number.
+    params.append(("page", str(offset // limit + 1)) if "page" in query else ("offset", str(offset)))
     return f"{_sent_path(request)}?{urlencode(params)}"
 
 

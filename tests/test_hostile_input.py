@@ -193,3 +193,37 @@ def test_location_and_link_for_any_user_id(server: LiveServer, sub: str) -> None
         link = listed.headers["link"]
         assert link.startswith(f"</api/{encoded}/tasks?limit=1&offset=1>")
         assert c.get(link[1 : link.index(">")]).json()[0]["title"] == "one"
+
+
+@pytest.mark.parametrize("base", ["/api/tasks", "/api/{user}/tasks"])
+def test_frontend_spellings_of_sort_and_page(server: LiveServer, base: str) -> None:
+    """`sort=field:dir` and `page` (1-based, with `limit`), as paginated frontends send
+    them; a contradiction or both page and offset is a clear 400."""
+    user = unique_user("shapes")
+    path = base.format(user=user)
+    with server.client(hs_token(user)) as c:
+        for title in ("b", "c", "a"):
+            c.post(path, json={"title": title})
+        titles = [t["title"] for t in c.get(path, params={"sort": "title:desc"}).json()]
+        assert titles == ["c", "b", "a"]
+        assert [t["title"] for t in c.get(path, params={"sort": "title:asc", "order": "asc"}).json()] == [
+            "a",
+            "b",
+            "c",
+        ]
+        r = c.get(path, params={"sort": "title:desc", "limit": 1, "page": 2})
+        assert [t["title"] for t in r.json()] == ["b"]
+        assert r.headers["link"].startswith(f"<{path}?sort=title%3Adesc&limit=1&page=3>")
+        assert [t["title"] for t in c.get(r.headers["link"][1 : r.headers["link"].index(">")]).json()] == [
+            "a"
+        ]
+        for params, field in (
+            ({"sort": "title:desc", "order": "asc"}, "order"),
+            ({"sort": "title:up"}, "sort"),
+            ({"page": 2, "offset": 1}, "page"),
+            ({"page": 0}, "page"),
+            ({"page": "x"}, "page"),
+        ):
+            r = c.get(path, params=params)
+            assert r.status_code == 400, (params, r.text)
+            assert json_of(r)["errors"][0]["field"] == field, r.text

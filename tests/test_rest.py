@@ -494,9 +494,10 @@ def test_openapi_documents_the_contract(server: LiveServer) -> None:
             for p in paths[f"{prefix}/tasks"]["get"]["parameters"]
             if p["in"] == "query"
         }
-        assert set(query) == {"status", "sort", "order", "search", "limit", "offset"}
+        assert set(query) == {"status", "sort", "order", "search", "limit", "offset", "page"}
         assert query["status"]["enum"] == ["all", "pending", "completed"]
-        assert query["sort"]["enum"] == ["created", "updated", "title", "due_date", "priority"]
+        fields = ["created", "updated", "title", "due_date", "priority"]
+        assert query["sort"]["enum"] == fields + [f"{f}:{o}" for f in fields for o in ("asc", "desc")]
         assert (query["limit"]["minimum"], query["limit"]["maximum"], query["limit"]["default"]) == (
             1,
             500,
