@@ -85,6 +85,14 @@ def _title_field() -> Any:
     )
 
 
+def _empty_is_none(raw: object) -> object:
+    """An empty form field means "no description", as it does for due_date."""
+    return None if raw == "" else raw
+
+
+Description = Annotated[StrictStr | None, BeforeValidator(_empty_is_none)]
+
+
 def _description_field() -> Any:
     return Field(
         default=None,
@@ -94,7 +102,7 @@ def _description_field() -> Any:
                 {"type": "null"},
             ],
             "description": f"Stored as given (not trimmed), at most {DESCRIPTION_MAX_LENGTH}"
-            f" characters; {_TEXT_RULES}. null for none.",
+            f" characters; {_TEXT_RULES}. null or an empty string for none.",
         },
     )
 
@@ -149,7 +157,7 @@ class _Body(BaseModel):
 
 class TaskCreateBody(_Body):
     title: StrictStr | None = _title_field()
-    description: StrictStr | None = _description_field()
+    description: Description = _description_field()
     completed: StrictBool | None = _completed_field(False)
     priority: TaskPriority | None = _priority_field(TaskPriority.MEDIUM)
     due_date: DueDate = _DUE
@@ -178,7 +186,7 @@ _CHANGEABLE = ("title", "description", "completed", "priority", "due_date")
 
 class TaskUpdateBody(_Body):
     title: StrictStr | None = _title_field()
-    description: StrictStr | None = _description_field()
+    description: Description = _description_field()
     completed: StrictBool | None = _completed_field(None)
     priority: TaskPriority | None = _priority_field(None)
     due_date: DueDate = _DUE

@@ -91,6 +91,11 @@ def test_due_date_means_the_same_instant_on_both_interfaces(server: LiveServer) 
             assert r.status_code == 400 and json_of(r)["errors"][0]["field"] == "due_date", r.text
         assert c.post("/api/tasks", json={"title": "e", "due_date": ""}).json()["due_date"] is None
         assert c.put(f"/api/tasks/{rest['id']}", json={"due_date": ""}).json()["due_date"] is None
+        # An empty description input means none too, on create and update.
+        empty = c.post("/api/tasks", json={"title": "e", "description": ""}).json()
+        assert empty["description"] is None
+        c.put(f"/api/tasks/{empty['id']}", json={"description": "some"})
+        assert c.put(f"/api/tasks/{empty['id']}", json={"description": ""}).json()["description"] is None
 
 
 @pytest.mark.parametrize(
