@@ -118,6 +118,7 @@ class JWKSCache:
         self._withdrawn: frozenset[str | None] = frozenset()
         self._unusable: frozenset[str | None] = frozenset()
         self.fetch_count = 0
+        self.failure_count = 0  # fetches that failed (read by the metrics)
 
     async def get(self, kid: str | None) -> VerificationKey | None:
         """The key for `kid`; None when the auth server does not list it."""
@@ -206,10 +207,12 @@ class JWKSCache:
         try:
             keys, unusable = await asyncio.wait_for(self._download(), timeout=self._timeout)
         except JWKSFetchError as error:
+            self.failure_count += 1
             self._last_error = str(error)
             log.warning("JWKS fetch from %s failed: %s", self.url, error)
             raise
         except (TimeoutError, httpx.HTTPError) as error:
+            self.failure_count += 1
             self._last_error = f"{type(error).__name__}: {error}"
             log.warning("JWKS fetch from %s failed: %s", self.url, self._last_error)
             raise JWKSFetchError(self._last_error) from None
