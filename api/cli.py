@@ -1,4 +1,4 @@
-"""`todo-api`: serve (the default), migrate, dev-token, schema."""
+"""`todo-api`: serve (the default), migrate, dev-token, schema, assets."""
 
 from __future__ import annotations
 
@@ -82,6 +82,10 @@ def main(argv: list[str] | None = None) -> None:
         print(error, file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(quiet=command == "migrate" and args.quiet, settings=settings)
+    if command == "assets":
+        from api.docs import assets_command
+
+        raise SystemExit(assets_command(settings.data_dir))
     if command == "dev-token":
         print(dev_token(settings, args.user, email=args.email, name=args.name, ttl=args.ttl))
         return
@@ -173,6 +177,10 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
         else:
             _check_database(settings, url)
         log.info("%s", about)  # once the database has answered
+        if settings.graphql_ide:
+            from api.docs import ensure_graphiql
+
+            ensure_graphiql(settings.data_dir)  # once, before the workers start
         _run_uvicorn(settings, sock, host=host, workers=workers)
     finally:
         sock.close()
@@ -478,4 +486,5 @@ def _parser() -> argparse.ArgumentParser:
         help=f"lifetime in seconds (default {DEFAULT_TOKEN_TTL})",
     )
     sub.add_parser("schema", help="print the GraphQL schema (SDL)")
+    sub.add_parser("assets", help="install GraphiQL's files (npm packages) into DATA_DIR/graphiql")
     return parser

@@ -12,7 +12,11 @@ does not parse or validate, or the variables do not fit: nothing was executed) i
 GraphQL result is a 200 (Apollo Client 4 drops the GraphQL errors of a 4xx
 `application/json` answer); a request error leaves `data` out there too. Errors met
 while executing (UNAUTHENTICATED, NOT_FOUND, ...) are 200 with `data` under both.
-Strawberry 0.341 answers only `application/json`, always 200, always with `data`."""
+Strawberry 0.341 answers only `application/json`, always 200, always with `data`.
+
+In a browser (GET with `Accept: text/html`) the endpoint is GraphiQL, served with its
+files from this service (api/docs.py) when GRAPHQL_IDE is on, a 404 otherwise. With
+GRAPHQL_INTROSPECTION=false, `__schema` and `__type` fail validation, over WebSocket too."""
 
 from __future__ import annotations
 
@@ -23,18 +27,21 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException  # Strawberry's transport errors
+from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from api.deps import build_context
+from api.docs import graphiql_page
 from rest_shim.responses import error_response
 from schema.context import RequestContext
-from schema.schema import schema
+from schema.schema import app_validation_rules, schema
 
 JSON = "application/json"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -53,6 +60,34 @@ _REASON_FIELDS = (
 
 
 class TaskGraphQL(GraphQL[RequestContext, None]):
+    # The validation rules the app's settings add; read from the first request's app
+    # (one view per app).
+    _app_rules: tuple[type[ASTValidationRule], ...] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rules = self._app_rules
+        if rules is None:
+            settings = scope["app"].state.settings
+            rules = self._app_rules = (
+                () if settings.graphql_introspection else (NoSchemaIntrospectionCustomRule,)
+            )
+        if not rules:
+            return await super().__call__(scope, receive, send)
+        # Operations over WebSocket run in tasks started from here: they see it too.
+        token = app_validation_rules.set(rules)
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            app_validation_rules.reset(token)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Our GraphiQL page (api/docs.py) instead of Strawberry's, which loads GraphiQL,
+        React and js-cookie from public CDNs. With GRAPHQL_IDE off, Strawberry's answer
+        when it has no IDE: 404."""
+        if not request.app.state.settings.graphql_ide:
+            raise HTTPException(404, "Not Found")
+        return graphiql_page(request)
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> RequestContext:
