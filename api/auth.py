@@ -73,6 +73,23 @@ class TokenVerifier:
             self._verified.popitem(last=False)
         return verified.viewer
 
+    def expires_at(self, authorization: str | None) -> float | None:
+        """When a token that authenticate() has just accepted stops being accepted (its
+        `exp` plus the leeway, a time.time() value), without verifying it again: live
+        streams end then. Only for tokens authenticate() accepted; None otherwise."""
+        try:
+            token = bearer_token(authorization)
+        except Unauthenticated:
+            return None
+        hit = self._verified.get(token)
+        if hit is not None:
+            return hit.expires_at
+        try:  # pushed out of the cache meanwhile: it was verified, its claims can be read
+            claims = jwt.decode(token, options={"verify_signature": False})
+            return _expiry(claims, self._leeway)
+        except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+            return None
+
     async def _key_still_listed(self, key: VerificationKey) -> bool:
         # The same key object, not merely the same kid: a key without a kid, or a kid reused
         # for a new key, must not keep vouching for tokens of a withdrawn key. (Each refetch

@@ -20,6 +20,7 @@ from db.url import DatabaseURL, DatabaseURLError
 N = TypeVar("N", int, float)
 AppEnv = Literal["development", "test", "production"]
 Pooler = Literal["auto", "transaction", "none"]
+LogFormat = Literal["text", "json"]
 # The usual local dev servers: Next.js (3000) and Vite (5173). Production has no
 # default: browser origins are named explicitly there.
 DEFAULT_CORS_ORIGINS = (
@@ -66,6 +67,22 @@ class Settings:
     migrate_on_start: bool = True
     shutdown_drain_seconds: float = 3.0
     shutdown_timeout_seconds: float = 10.0
+    # Request logs and metrics (api/observability.py).
+    log_format: LogFormat = "text"
+    access_log: bool = True
+    metrics_enabled: bool = True
+    metrics_token: str | None = None
+    # Developer tools (api/docs.py; README "GraphiQL and API docs").
+    graphql_ide: bool = True
+    graphql_introspection: bool = True
+    api_docs: bool = True
+    # Live updates (db/live.py, README "Live updates"): GraphQL subscriptions and SSE.
+    live_updates: bool = True
+    live_max_streams: int = 1000
+    live_max_streams_per_user: int = 10
+    live_queue_size: int = 256
+    live_replay_events: int = 10_000
+    live_keepalive_seconds: float = 15.0
     # Set when no auth is configured outside production: a generated local secret.
     dev_secret_generated: bool = field(default=False)
 
@@ -185,9 +202,48 @@ def _parse(env: Mapping[str, str]) -> Settings:
     if len(problems) == n_problems_before_pool and pool_min > pool_max:
         problems.append(f"DB_POOL_MIN_SIZE ({pool_min}) must not exceed DB_POOL_MAX_SIZE ({pool_max})")
 
+    def flag(name: str) -> bool | None:
+        """A true/false setting; None when unset."""
+        raw = get(name)
+        if raw is None:
+            return None
+        if raw.lower() in ("true", "1", "yes"):
+            return True
+        if raw.lower() in ("false", "0", "no"):
+            return False
+        problems.append(f"{name} must be true or false (got {raw!r})")
+        return None
+
+    log_format = (get("LOG_FORMAT") or "text").lower()
+    if log_format not in ("text", "json"):
+        problems.append(f"LOG_FORMAT must be text or json (got {log_format!r})")
+        log_format = "text"
+    metrics_token = get("METRICS_TOKEN")
+    if metrics_token is not None and app_env == "production" and len(metrics_token) < 16:
+        problems.append("METRICS_TOKEN must be at least 16 characters in production")
+    # In production /metrics is served without a token only when asked for explicitly.
+    metrics_enabled = flag("METRICS_ENABLED")
+    if metrics_enabled is None:
+        metrics_enabled = app_env != "production" or metrics_token is not None
+    # GraphiQL and /docs, /redoc are off in production unless asked for; introspection
+    # stays on everywhere (README "GraphiQL and API docs" says why).
+    graphql_introspection = flag("GRAPHQL_INTROSPECTION") is not False
+    graphql_ide = flag("GRAPHQL_IDE")
+    if graphql_ide and not graphql_introspection:
+        problems.append(
+            "GRAPHQL_IDE=true needs GRAPHQL_INTROSPECTION=true (GraphiQL reads the schema by introspection)"
+        )
+    if graphql_ide is None:
+        graphql_ide = app_env != "production" and graphql_introspection
+    api_docs = flag("API_DOCS")
+
     migrate_raw = (get("MIGRATE_ON_START") or "true").lower()
     if migrate_raw not in ("true", "false", "1", "0", "yes", "no"):
         problems.append(f"MIGRATE_ON_START must be true or false (got {migrate_raw!r})")
+
+    live_raw = (get("LIVE_UPDATES") or "true").lower()
+    if live_raw not in ("true", "false", "1", "0", "yes", "no"):
+        problems.append(f"LIVE_UPDATES must be true or false (got {live_raw!r})")
 
     settings = Settings(
         app_env=app_env,  # type: ignore[arg-type]
@@ -215,6 +271,19 @@ def _parse(env: Mapping[str, str]) -> Settings:
         migrate_on_start=migrate_raw in ("true", "1", "yes"),
         shutdown_drain_seconds=number("SHUTDOWN_DRAIN_SECONDS", 3.0, 0.0, 600.0),
         shutdown_timeout_seconds=number("SHUTDOWN_TIMEOUT_SECONDS", 10.0, 0.0, 3600.0),
+        live_updates=live_raw not in ("false", "0", "no"),
+        live_max_streams=number("LIVE_MAX_STREAMS", 1000, 1, 1_000_000),
+        live_max_streams_per_user=number("LIVE_MAX_STREAMS_PER_USER", 10, 1, 10_000),
+        live_queue_size=number("LIVE_QUEUE_SIZE", 256, 1, 100_000),
+        live_replay_events=number("LIVE_REPLAY_EVENTS", 10_000, 1, 1_000_000),
+        live_keepalive_seconds=number("LIVE_KEEPALIVE_SECONDS", 15.0, 1.0, 3600.0),
+        log_format=log_format,  # type: ignore[arg-type]
+        access_log=flag("ACCESS_LOG") is not False,
+        metrics_enabled=metrics_enabled,
+        metrics_token=metrics_token,
+        graphql_ide=graphql_ide,
+        graphql_introspection=graphql_introspection,
+        api_docs=app_env != "production" if api_docs is None else api_docs,
     )
     if settings.jwt_jwks_url is not None and (settings.jwt_issuer is None or settings.jwt_audience is None):
         problems.append("JWT_JWKS_URL is set: also set BETTER_AUTH_URL or JWT_ISSUER and JWT_AUDIENCE")

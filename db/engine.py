@@ -48,6 +48,12 @@ class Database:
         self._pool = pool
         self._acquire_timeout = acquire_timeout
         self.pooled = pooled
+        # Writes announce their changes for live updates (db/queries.py, db/live.py);
+        # off when LIVE_UPDATES=false.
+        self.announce = True
+        # Acquisitions in progress (read by the metrics): at any moment another task
+        # looks, these are waiting for a free connection or for a new one to open.
+        self.waiting = 0
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         con = await self._acquire()
@@ -77,6 +83,7 @@ class Database:
             await self._pool.release(con)
 
     async def _acquire(self) -> Connection:
+        self.waiting += 1
         try:
             async with asyncio.timeout(self._acquire_timeout):
                 return await self._pool.acquire()
@@ -87,6 +94,8 @@ class Database:
             if reason is None:
                 raise
             raise DatabaseUnavailable(reason) from error
+        finally:
+            self.waiting -= 1
 
     @property
     def in_use(self) -> int:

@@ -31,6 +31,56 @@ TASK_COLUMN_NAMES = (
 TASK_COLUMNS = ", ".join(TASK_COLUMN_NAMES)
 WRITABLE_COLUMNS = ("title", "description", "completed", "priority", "due_date")
 
+# Live updates (db/live.py): each write announces the change it made with pg_notify in
+# the same statement, so the announcement is part of the write's transaction: sent at
+# commit, never for a write that rolled back. The payload is a JSON object
+#   {"id": <event id from task_change_seq>, "user_id", "kind", "at", "task_id", "task"}
+# where `task` is the row after the change (without user_id), left out for deletions
+# and when the whole payload would reach PostgreSQL's 8000-byte limit (subscribers are
+# then told to refetch the task by its id). With Database.announce off (LIVE_UPDATES=
+# false) the plain statements run instead.
+CHANGES_CHANNEL = "task_changes"
+NOTIFY_PAYLOAD_LIMIT = 8000  # bytes; pg_notify refuses 8000 and more
+_EVENT_HEAD = "'id', c.event_id, 'user_id', c.user_id, 'kind', c.kind, 'at', c.at, 'task_id', c.id"
+_EVENT_TASK = (
+    "json_build_object("
+    + ", ".join(f"'{name}', c.{name}" for name in TASK_COLUMN_NAMES if name != "user_id")
+    + ")"
+)
+
+
+def _announcing(write: str, kind: str, *, with_task: bool = True, ctes: str = "") -> str:
+    """`write` (an INSERT, UPDATE or DELETE ... RETURNING the task columns, or only id
+    and user_id when not `with_task`) returning the same rows, plus a last column, the
+    void result of announcing each change. `kind` is an SQL expression over the
+    written row (`changed`). MATERIALIZED: nextval and the clock run once per row."""
+    head = f"json_build_object({_EVENT_HEAD})::text"
+    body = f"json_build_object({_EVENT_HEAD}, 'task', {_EVENT_TASK})::text" if with_task else head
+    columns = ", ".join(f"c.{name}" for name in TASK_COLUMN_NAMES) if with_task else "c.id"
+    return f"""
+        WITH {ctes}changed AS ({write}),
+        c AS MATERIALIZED (
+            SELECT changed.*, nextval('task_change_seq') AS event_id, clock_timestamp() AS at,
+                   {kind} AS kind
+            FROM changed
+        )
+        SELECT {columns},
+               pg_notify('{CHANGES_CHANNEL}', CASE WHEN octet_length(p.body) < {NOTIFY_PAYLOAD_LIMIT}
+                                              THEN p.body ELSE {head} END) AS announced
+        FROM c, LATERAL (SELECT {body} AS body) AS p
+        """
+
+
+_QUALIFIED_TASK_COLUMNS = ", ".join(f"t.{name}" for name in TASK_COLUMN_NAMES)
+# A write that changed `completed` is announced as completed/uncompleted (by the new
+# value); any other update as updated.
+_COMPLETION_KIND = (
+    "CASE WHEN changed.completed IS NOT DISTINCT FROM changed.was_completed THEN 'updated'"
+    " WHEN changed.completed THEN 'completed' ELSE 'uncompleted' END"
+)
+# The row as it was, locked first: its `completed` is the value this write changes.
+_OLD_ROW = "(SELECT id, completed FROM tasks WHERE id = $1 AND user_id = $2 FOR UPDATE) AS old"
+
 # Sort name -> (key expression, its ascending/descending direction words).
 # Tasks without a due date sort last in both orders, via the COALESCE sentinels;
 # each expression matches an index in db/tables.py.
@@ -146,6 +196,22 @@ async def get_task(db: Database, owner_id: str, task_id: int) -> asyncpg.Record 
     )
 
 
+_OWNER_CTE = """owner AS (
+            INSERT INTO users AS u (id, email, name) VALUES ($1, $2, $3)
+            ON CONFLICT (id) DO UPDATE
+                SET email = COALESCE(EXCLUDED.email, u.email),
+                    name = COALESCE(EXCLUDED.name, u.name),
+                    updated_at = now()
+                WHERE (u.email, u.name) IS DISTINCT FROM
+                      (COALESCE(EXCLUDED.email, u.email), COALESCE(EXCLUDED.name, u.name))
+        )"""
+_INSERT_TASK = f"""INSERT INTO tasks (user_id, title, description, completed, priority, due_date)
+        VALUES ($1, $4, $5, $6, $7, $8)
+        RETURNING {TASK_COLUMNS}"""
+_INSERT = f"WITH {_OWNER_CTE}\n        {_INSERT_TASK}"
+_INSERT_ANNOUNCED = _announcing(_INSERT_TASK, "'created'", ctes=f"{_OWNER_CTE},\n        ")
+
+
 async def insert_task(
     db: Database,
     owner: tuple[str, str | None, str | None],
@@ -154,20 +220,7 @@ async def insert_task(
     """Insert a task, creating or refreshing its owner's row in the same statement."""
     owner_id, email, name = owner
     row = await db.fetchrow(
-        f"""
-        WITH owner AS (
-            INSERT INTO users AS u (id, email, name) VALUES ($1, $2, $3)
-            ON CONFLICT (id) DO UPDATE
-                SET email = COALESCE(EXCLUDED.email, u.email),
-                    name = COALESCE(EXCLUDED.name, u.name),
-                    updated_at = now()
-                WHERE (u.email, u.name) IS DISTINCT FROM
-                      (COALESCE(EXCLUDED.email, u.email), COALESCE(EXCLUDED.name, u.name))
-        )
-        INSERT INTO tasks (user_id, title, description, completed, priority, due_date)
-        VALUES ($1, $4, $5, $6, $7, $8)
-        RETURNING {TASK_COLUMNS}
-        """,
+        _INSERT_ANNOUNCED if db.announce else _INSERT,
         owner_id,
         email,
         name,
@@ -186,33 +239,64 @@ async def update_task(
 ) -> asyncpg.Record | None:
     columns: Sequence[str] = [c for c in WRITABLE_COLUMNS if c in values]
     assignments = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=3))
-    return await db.fetchrow(
-        f"UPDATE tasks SET {assignments}, updated_at = now()"
-        f" WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}",
-        task_id,
-        owner_id,
-        *(values[c] for c in columns),
-    )
+    if not db.announce:
+        sql = (
+            f"UPDATE tasks SET {assignments}, updated_at = now()"
+            f" WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}"
+        )
+    elif "completed" in columns:
+        sql = _announcing(
+            f"UPDATE tasks AS t SET {assignments}, updated_at = now() FROM {_OLD_ROW}"
+            f" WHERE t.id = old.id AND t.user_id = $2"
+            f" RETURNING {_QUALIFIED_TASK_COLUMNS}, old.completed AS was_completed",
+            _COMPLETION_KIND,
+        )
+    else:
+        sql = _announcing(
+            f"UPDATE tasks SET {assignments}, updated_at = now()"
+            f" WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}",
+            "'updated'",
+        )
+    return await db.fetchrow(sql, task_id, owner_id, *(values[c] for c in columns))
 
 
 async def set_completed(
     db: Database, owner_id: str, task_id: int, completed: bool | None
 ) -> asyncpg.Record | None:
     """Set `completed`, or flip it when `completed` is None."""
-    return await db.fetchrow(
-        "UPDATE tasks SET completed = COALESCE($3, NOT completed), updated_at = now()"
-        f" WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}",
-        task_id,
-        owner_id,
-        completed,
-    )
+    if not db.announce:
+        return await db.fetchrow(_SET_COMPLETED, task_id, owner_id, completed)
+    if completed is None:  # a flip always changes it: no need to read the old value
+        return await db.fetchrow(_TOGGLE_ANNOUNCED, task_id, owner_id)
+    return await db.fetchrow(_SET_COMPLETED_ANNOUNCED, task_id, owner_id, completed)
+
+
+_SET_COMPLETED = (
+    "UPDATE tasks SET completed = COALESCE($3, NOT completed), updated_at = now()"
+    f" WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}"
+)
+_TOGGLE_ANNOUNCED = _announcing(
+    "UPDATE tasks SET completed = NOT completed, updated_at = now()"
+    f" WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}",
+    "CASE WHEN changed.completed THEN 'completed' ELSE 'uncompleted' END",
+)
+_SET_COMPLETED_ANNOUNCED = _announcing(
+    f"UPDATE tasks AS t SET completed = $3, updated_at = now() FROM {_OLD_ROW}"
+    " WHERE t.id = old.id AND t.user_id = $2"
+    f" RETURNING {_QUALIFIED_TASK_COLUMNS}, old.completed AS was_completed",
+    _COMPLETION_KIND,
+)
 
 
 async def delete_task(db: Database, owner_id: str, task_id: int) -> bool:
-    deleted = await db.fetchval(
-        "DELETE FROM tasks WHERE id = $1 AND user_id = $2 RETURNING id", task_id, owner_id
-    )
+    deleted = await db.fetchval(_DELETE_ANNOUNCED if db.announce else _DELETE, task_id, owner_id)
     return deleted is not None
+
+
+_DELETE = "DELETE FROM tasks WHERE id = $1 AND user_id = $2 RETURNING id"
+_DELETE_ANNOUNCED = _announcing(
+    "DELETE FROM tasks WHERE id = $1 AND user_id = $2 RETURNING id, user_id", "'deleted'", with_task=False
+)
 
 
 async def get_user(db: Database, user_id: str) -> asyncpg.Record | None:

@@ -93,4 +93,8 @@ class Task(SQLModel, table=True):
     )
 
 
+# Numbers the announcements of task changes (pg_notify on channel task_changes, see
+# db/queries.py and db/live.py); migration 0002. (Alembic does not compare sequences.)
+task_change_seq = sa.Sequence("task_change_seq", metadata=SQLModel.metadata)
+
 metadata = SQLModel.metadata

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.extensions.max_aliases import create_validator
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from schema.error_codes import with_code
 from schema.fast_execution import FastListExecutor
 from schema.limits import CostRule, SingleOperationRule
 from schema.mutation import Mutation
 from schema.query import Query
+from schema.subscription import Subscription
 
 log = logging.getLogger("schema")
 
@@ -27,6 +30,12 @@ MAX_ALIASES = 20
 _ALIAS_RULE = create_validator(MAX_ALIASES)
 _LIMIT_RULES = (_ALIAS_RULE, CostRule)
 _LIMIT_RULES_UNNAMED = (*_LIMIT_RULES, SingleOperationRule)
+# Rules the app serving the request adds (api/graphql.py sets them for each app, e.g.
+# NoSchemaIntrospectionCustomRule when GRAPHQL_INTROSPECTION=false): the schema is one
+# per process, its apps may differ. Part of the validation cache's key, like the rest.
+app_validation_rules: ContextVar[tuple[type[ASTValidationRule], ...]] = ContextVar(
+    "app_validation_rules", default=()
+)
 
 
 class BoundedParserCache(ParserCache):
@@ -45,7 +54,7 @@ class LimitedValidationCache(ValidationCache):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         extra = _LIMIT_RULES if context._provided_operation_name else _LIMIT_RULES_UNNAMED
-        context.validation_rules = (*context.validation_rules, *extra)
+        context.validation_rules = (*context.validation_rules, *extra, *app_validation_rules.get())
         yield from super().on_validate()
 
 
@@ -55,6 +64,12 @@ class TaskSchema(strawberry.Schema):
         # errors from parsing, validation and execution alike. (Strawberry's MaskErrors
         # extension did the masking for ~35 µs a request in hooks.) Domain errors carry
         # their code already.
+        if "allowed_operation_types" in kwargs:
+            # One result, no stream: a subscription (served over WebSocket, see
+            # schema/subscription.py) is refused here as not allowed over this method.
+            kwargs["allowed_operation_types"] = set(kwargs["allowed_operation_types"]) - {
+                OperationType.SUBSCRIPTION
+            }
         result = await super().execute(*args, **kwargs)
         if result.errors:
             result.errors = [e if (e.extensions or {}).get("code") else with_code(e) for e in result.errors]
@@ -77,6 +92,7 @@ def build_schema(**kwargs: Any) -> TaskSchema:
     return TaskSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         # Factories, not instances: one extension object per request.
         extensions=[
             # Bounded documents (tokens, aliases): one request cannot fan out into

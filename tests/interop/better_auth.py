@@ -72,13 +72,13 @@ def node_available() -> str | None:
 
 
 def _modules_installed() -> bool:
-    """The harness's packages are there, and better-auth is the version package.json pins
+    """Every package of package.json is there, and better-auth is the version it pins
     (a node_modules left from an earlier pin is reinstalled, not silently reused)."""
-    installed = NODE_MODULES / "better-auth" / "package.json"
-    if not installed.is_file() or not (NODE_MODULES / "jose" / "package.json").is_file():
+    dependencies = json.loads((INTEROP_DIR / "package.json").read_text())["dependencies"]
+    if not all((NODE_MODULES / name / "package.json").is_file() for name in dependencies):
         return False
-    pinned = json.loads((INTEROP_DIR / "package.json").read_text())["dependencies"]["better-auth"]
-    return bool(json.loads(installed.read_text()).get("version") == pinned)
+    installed = NODE_MODULES / "better-auth" / "package.json"
+    return bool(json.loads(installed.read_text()).get("version") == dependencies["better-auth"])
 
 
 def ensure_node_modules() -> None:

@@ -1,0 +1,227 @@
+"""Announcing: in the same transaction as the write, so only what committed is ever
+announced; payloads within PostgreSQL's limit; where the process listens (a direct
+connection, never through a transaction pooler)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any, cast
+
+import asyncpg
+import pytest
+
+from db import queries
+from db.engine import Database, create_database
+from db.url import DatabaseURL
+from tests.infra import InfraError, PgBouncer, find_pgbouncer
+from tests.live.clients import SSEStream
+from tests.live.conftest import _unavailable
+from tests.support import HS_SECRET, LiveServer, hs_token, live_server, settings_for, unique_user
+
+NEW_TASK = {"title": "t", "description": None, "completed": False, "priority": "low", "due_date": None}
+
+
+@asynccontextmanager
+async def listening(url: DatabaseURL) -> AsyncIterator[list[dict[str, Any]]]:
+    """Announcements on task_changes while inside, as parsed payloads."""
+    heard: list[dict[str, Any]] = []
+    conn = await asyncpg.connect(url.asyncpg_dsn)
+    await conn.add_listener(queries.CHANGES_CHANNEL, lambda *args: heard.append(json.loads(args[3])))
+    try:
+        yield heard
+    finally:
+        await conn.close()
+
+
+class InTransaction:
+    """The Database interface on one connection inside an open transaction."""
+
+    announce = True
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        return await self.conn.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self.conn.fetchval(sql, *args)
+
+
+def run(coro: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(coro())  # type: ignore[arg-type]
+
+
+def test_a_rolled_back_write_announces_nothing(database: DatabaseURL) -> None:
+    user = unique_user("rollback")
+
+    async def go() -> None:
+        async with listening(database) as heard:
+            writer = await asyncpg.connect(database.asyncpg_dsn)
+            try:
+                db = cast(Database, InTransaction(writer))
+                for commit in (False, True):
+                    tx = writer.transaction()
+                    await tx.start()
+                    row = await queries.insert_task(db, (user, None, None), NEW_TASK)
+                    await queries.set_completed(db, user, row["id"], None)
+                    await queries.update_task(db, user, row["id"], {"title": "u"})
+                    await queries.delete_task(db, user, row["id"])
+                    await asyncio.sleep(0.3)
+                    assert heard == []  # nothing before commit, either
+                    await (tx.commit() if commit else tx.rollback())
+                    await asyncio.sleep(0.5)
+                    kinds = [h["kind"] for h in heard if h["user_id"] == user]
+                    if commit:
+                        assert kinds == ["created", "completed", "updated", "deleted"]
+                    else:
+                        assert kinds == []
+            finally:
+                await writer.close()
+
+    run(go)
+
+
+def test_writes_refused_by_the_database_announce_nothing(database: DatabaseURL) -> None:
+    user = unique_user("refused")
+
+    async def go() -> None:
+        db = await create_database(
+            database,
+            min_size=1,
+            max_size=2,
+            pooled=False,
+            connect_timeout=5,
+            acquire_timeout=5,
+            statement_timeout=5,
+        )
+        try:
+            async with listening(database) as heard:
+                # The title rules hold in the database itself (check constraints).
+                with pytest.raises(asyncpg.CheckViolationError):
+                    await queries.insert_task(db, (user, None, None), {**NEW_TASK, "title": " padded "})
+                row = await queries.insert_task(db, (user, None, None), NEW_TASK)
+                with pytest.raises(asyncpg.CheckViolationError):
+                    await queries.update_task(db, user, row["id"], {"title": "   "})
+                with pytest.raises(asyncpg.StringDataRightTruncationError):
+                    await queries.update_task(db, user, row["id"], {"title": "x" * 201, "completed": True})
+                # Not found (or not yours): nothing changed, nothing announced.
+                assert await queries.update_task(db, "someone-else", row["id"], {"title": "x"}) is None
+                assert await queries.set_completed(db, "someone-else", row["id"], True) is None
+                assert await queries.delete_task(db, "someone-else", row["id"]) is False
+                await asyncio.sleep(0.5)
+                assert [(h["kind"], h["task_id"]) for h in heard] == [("created", row["id"])]
+        finally:
+            await db.close()
+
+    run(go)
+
+
+def test_a_task_too_large_to_announce_goes_out_by_id(live: LiveServer, database: DatabaseURL) -> None:
+    """PostgreSQL refuses payloads of 8000 bytes and more: such a change is announced
+    without the task (the client fetches it by id); the write never fails for it."""
+    user = "\U0001d518" * 255  # the longest `sub`, in 4-byte characters
+    token = hs_token(user)
+    worst = {**NEW_TASK, "title": "\x01" * 200, "description": "\x01" * 1000}  # JSON: 6 bytes each
+
+    async def write(values: dict[str, Any]) -> int:
+        db = await create_database(
+            database,
+            min_size=1,
+            max_size=1,
+            pooled=False,
+            connect_timeout=5,
+            acquire_timeout=5,
+            statement_timeout=5,
+        )
+        try:
+            row = await queries.insert_task(db, (user, None, None), values)
+            return int(row["id"])
+        finally:
+            await db.close()
+
+    with SSEStream(live.url, token) as stream:
+        assert stream.get().event == "ready"
+        big = asyncio.run(write(worst))
+        event = stream.get()
+        assert (event.event, event.data["task_id"], event.data["task"]) == ("created", big, None)
+        small = asyncio.run(write(NEW_TASK))
+        assert stream.get().data["task"]["id"] == small
+    with live.client(token) as c:
+        assert c.get(f"/api/tasks/{big}").json()["description"] == "\x01" * 1000
+
+
+def test_live_updates_off_writes_announce_nothing(database: DatabaseURL) -> None:
+    settings = settings_for(database, BETTER_AUTH_SECRET=HS_SECRET, LIVE_UPDATES="false")
+    user = unique_user("quiet")
+
+    async def go(server: LiveServer) -> None:
+        async with listening(database) as heard:
+            with server.client(hs_token(user)) as c:
+                tid = c.post("/api/tasks", json={"title": "quiet"}).json()["id"]
+                c.patch(f"/api/tasks/{tid}/complete")
+                c.delete(f"/api/tasks/{tid}")
+            await asyncio.sleep(0.5)
+            assert [h for h in heard if h["user_id"] == user] == []
+
+    with live_server(settings) as server:
+        asyncio.run(go(server))
+
+
+def test_pooled_database_url_without_a_direct_one_disables_live_updates(
+    database: DatabaseURL, caplog: pytest.LogCaptureFixture
+) -> None:
+    """DB_POOLER=transaction says DATABASE_URL is a transaction pooler's: no LISTEN
+    there. Writes still announce (another instance may be listening)."""
+    settings = settings_for(database, BETTER_AUTH_SECRET=HS_SECRET, DB_POOLER="transaction")
+    user = unique_user("pooled")
+    with caplog.at_level(logging.WARNING, logger="api.live"), live_server(settings) as server:
+        assert any("LIVE UPDATES DISABLED" in r.getMessage() for r in caplog.records)
+        refused = SSEStream(server.url, hs_token(user)).open()
+        assert refused.status == 503 and refused.json()["code"] == "live_updates_unavailable"
+
+        async def go() -> None:
+            async with listening(database) as heard:
+                with server.client(hs_token(user)) as c:
+                    assert c.post("/api/tasks", json={"title": "still announced"}).status_code == 201
+                await asyncio.sleep(0.5)
+                assert [h["kind"] for h in heard if h["user_id"] == user] == ["created"]
+
+        asyncio.run(go())
+
+
+def test_through_pgbouncer_with_a_direct_url_for_listen(
+    server_url: DatabaseURL, database: DatabaseURL
+) -> None:
+    """The usual hosted setup: DATABASE_URL through a transaction pooler (PgBouncer here,
+    no prepared statements), DATABASE_DIRECT_URL direct. Announcements made through the
+    pooler reach the LISTEN on the direct connection."""
+    if find_pgbouncer() is None:
+        _unavailable("pgbouncer is not installed (Debian: apt-get install pgbouncer)")
+    try:
+        bouncer = PgBouncer(server_url).start()
+    except InfraError as error:
+        _unavailable(str(error))
+    try:
+        pooled = bouncer.url_for(database.database, mark_pooled=True)
+        settings = replace(
+            settings_for(pooled, BETTER_AUTH_SECRET=HS_SECRET, DATABASE_DIRECT_URL=database.url),
+            database_url=pooled,
+        )
+        assert settings.db_pooled
+        user = unique_user("bounced")
+        token = hs_token(user)
+        with live_server(settings) as server, SSEStream(server.url, token) as stream:
+            assert stream.get().event == "ready"
+            with server.client(token) as c:
+                task = c.post("/api/tasks", json={"title": "via the pooler"}).json()
+                c.patch(f"/api/tasks/{task['id']}/complete")
+            assert stream.get().data["task"] == task
+            assert stream.get().event == "completed"
+    finally:
+        bouncer.close()
