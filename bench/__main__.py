@@ -36,7 +36,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--targets",
         default="ours,floor,postgraphile",
-        help="comma list of ours,floor,postgraphile (default all)",
+        help="comma list of ours,ours_pooled,floor,postgraphile (default ours,floor,postgraphile;"
+        " ours_pooled is the service behind PgBouncer in transaction mode, run only; scale takes"
+        " the other three)",
     )
     p.add_argument("--skip-postgraphile", action="store_true")
     p.add_argument("--workers", default=None, help="comma list of worker counts (run: 1,2; scale: 1)")
@@ -133,7 +135,7 @@ def cmd_report(path: str, *, markdown: bool) -> int:
         print(scale.tables(doc["runs"], doc["comparisons"], markdown=markdown))
     else:
         print(report.results_table(doc["runs"], markdown=markdown))
-        print("\nratios (ours / baseline; req/s > 1 is faster, latency < 1 is faster)\n")
+        print("\nratios (target / baseline; req/s > 1 is faster, latency < 1 is faster)\n")
         print(report.ratios_table(doc["ratios"], markdown=markdown))
         print("\nmemory after the runs (VmRSS)\n")
         print(report.rss_table(doc["servers"], markdown=markdown))

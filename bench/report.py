@@ -67,14 +67,18 @@ def results_table(runs: list[dict[str, Any]], *, markdown: bool = False) -> str:
 
 
 def compute_ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """ours / floor for REST scenarios, ours / postgraphile for GraphQL ones."""
+    """ours / floor for REST scenarios, ours / postgraphile for GraphQL ones, and
+    ours_pooled / ours for every scenario (the cost of the service's pooled mode)."""
     index = {(r["scenario"], r["target"], r["workers"], r["conns"]): r for r in runs}
     ratios = []
     for r in runs:
-        if r["target"] != "ours":
+        if r["target"] not in ("ours", "ours_pooled"):
             continue
         sc = BY_NAME[r["scenario"]]
-        if sc.floor_baseline:
+        if r["target"] == "ours_pooled":
+            base = index.get((r["scenario"], "ours", r["workers"], r["conns"]))
+            against = "ours"
+        elif sc.floor_baseline:
             base = index.get((sc.floor_baseline, "floor", r["workers"], r["conns"]))
             against = "floor"
         else:
@@ -85,6 +89,7 @@ def compute_ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ratios.append(
             {
                 "scenario": r["scenario"],
+                "target": r["target"],
                 "against": against,
                 "baseline_scenario": base["scenario"],
                 "workers": r["workers"],
@@ -101,7 +106,7 @@ def ratios_table(ratios: list[dict[str, Any]], *, markdown: bool = False) -> str
     rows = [
         [
             r["scenario"],
-            f"ours/{r['against']}",
+            f"{r.get('target', 'ours')}/{r['against']}",
             str(r["workers"]),
             str(r["conns"]),
             f"{r['rps_ratio']:.2f}",

@@ -16,7 +16,16 @@ from typing import Any
 import asyncpg
 
 from bench import db, report
-from bench.scenarios import SCENARIOS, Scenario, check, compare_lists, user_entries
+from bench.pgbouncer import PgBouncer, ensure_pgbouncer, pgbouncer_version
+from bench.scenarios import (
+    OURS_TARGETS,
+    SCENARIOS,
+    Scenario,
+    base_target,
+    check,
+    compare_lists,
+    user_entries,
+)
 from bench.servers import (
     BENCH_DIR,
     Server,
@@ -28,7 +37,7 @@ from bench.servers import (
 from bench.tokens import EdDSAIssuer, HS256Issuer
 from bench.wrk import ensure_wrk, run_wrk, write_data, wrk_version
 
-ALL_TARGETS = ("ours", "floor", "postgraphile")
+ALL_TARGETS = ("ours", "ours_pooled", "floor", "postgraphile")
 # What a single scenario may raise without ending the whole run.
 MEASURE_ERRORS = (
     RuntimeError,
@@ -50,14 +59,14 @@ def int_list(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
-def pick_targets(args: argparse.Namespace) -> list[str]:
+def pick_targets(args: argparse.Namespace, allowed: tuple[str, ...] = ALL_TARGETS) -> list[str]:
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    unknown = set(targets) - set(ALL_TARGETS)
+    unknown = set(targets) - set(allowed)
     if unknown:
-        raise SystemExit(f"unknown target(s) {sorted(unknown)}; choose from {ALL_TARGETS}")
+        raise SystemExit(f"unknown target(s) {sorted(unknown)}; choose from {allowed}")
     if args.skip_postgraphile and "postgraphile" in targets:
         targets.remove("postgraphile")
-    return [t for t in ALL_TARGETS if t in targets]
+    return [t for t in allowed if t in targets]
 
 
 def pick_scenarios(pattern: str | None) -> list[Scenario]:
@@ -111,7 +120,7 @@ def prepare_database(
         return db.run(db.load_existing(url, spec))  # type: ignore[no-any-return]
     log(f"recreating database {db.database_name(url)} ...")
     db.run(db.recreate_database(url, force=args.force_drop))
-    if "ours" in targets:
+    if any(t in OURS_TARGETS for t in targets):
         migrate_with_ours(url, hs, log_dir)
     else:
         db.run(db.create_bench_schema(url))
@@ -126,7 +135,9 @@ def prepare_database(
 
 def _participants(scenario: Scenario, targets: list[str]) -> list[tuple[str, str]]:
     """(target, variant) pairs that serve the scenario, in target order."""
-    return [(t, scenario.auth if t == "ours" else "") for t in targets if t in scenario.targets]
+    return [
+        (t, scenario.auth if t in OURS_TARGETS else "") for t in targets if base_target(t) in scenario.targets
+    ]
 
 
 def _median_run(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -158,6 +169,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             notes.append(f"postgraphile skipped: {exc}")
             log(f"WARNING: {notes[-1]}")
             targets.remove("postgraphile")
+    pgbouncer_bin = ""
+    if "ours_pooled" in targets:
+        try:
+            pgbouncer_bin = ensure_pgbouncer()
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            notes.append(f"ours_pooled skipped: {exc}")
+            log(f"WARNING: {notes[-1]}")
+            targets.remove("ours_pooled")
 
     load1 = os.getloadavg()[0]
     if load1 > 0.5:
@@ -169,8 +188,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     env_at_start = report.environment()
     info = prepare_database(url, spec, targets, args, run_dir)
     hs = HS256Issuer()
-    eddsa = EdDSAIssuer() if any(s.auth == "eddsa" for s in scenarios) and "ours" in targets else None
+    has_ours = any(t in OURS_TARGETS for t in targets)
+    eddsa = EdDSAIssuer() if any(s.auth == "eddsa" for s in scenarios) and has_ours else None
     issuers: dict[str, Any] = {"hs256": hs, "eddsa": eddsa}
+    urls = {t: url for t in targets}
+    bouncer: PgBouncer | None = None
+    if "ours_pooled" in targets:
+        bouncer = _start_pgbouncer(pgbouncer_bin, url, scenarios, workers, args, run_dir)
+        if bouncer is None:
+            notes.append(f"ours_pooled skipped: pgbouncer did not start (see {run_dir / 'pgbouncer.log'})")
+            targets.remove("ours_pooled")
+        else:
+            urls["ours_pooled"] = bouncer.pooled_url(url)
+    pooler: dict[str, Any] = {}
 
     runs: list[dict[str, Any]] = []
     servers_out: list[dict[str, Any]] = []
@@ -187,6 +217,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 args=args,
                 wrk=wrk,
                 url=url,
+                urls=urls,
                 info=info,
                 issuers=issuers,
                 run_dir=run_dir,
@@ -198,6 +229,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if eddsa is not None:
             eddsa.close()
+        if bouncer is not None:
+            pooler = {
+                "pgbouncer": pgbouncer_version(bouncer.binary),
+                "settings": bouncer.settings,
+                "ours_pooled_url": urls["ours_pooled"],
+                "rss": bouncer.rss(),
+                "log": str(bouncer.log_path),
+            }
+            bouncer.stop()
 
     consistency: list[str] = []
     if "ours" in first_pages and "floor" in first_pages:
@@ -206,12 +246,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             consistency = compare_lists(a, b)
             if consistency:
                 notes.append(f"ours and floor list responses differ: {consistency[:3]}")
+    if "ours" in first_pages and "ours_pooled" in first_pages:
+        (u1, a), (u2, b) = first_pages["ours"], first_pages["ours_pooled"]
+        pooled_diff = compare_lists(a, b) if u1 == u2 else []
+        if pooled_diff:
+            notes.append(f"ours and ours_pooled list responses differ: {pooled_diff[:3]}")
 
     ratios = report.compute_ratios(runs)
     print()
     print(report.results_table(runs))
     if ratios:
-        print("\nratios (ours / baseline; req/s > 1 is faster, latency < 1 is faster)")
+        print("\nratios (target / baseline; req/s > 1 is faster, latency < 1 is faster)")
         print(report.ratios_table(ratios))
     if servers_out:
         print("\nmemory after the runs (VmRSS)")
@@ -226,6 +271,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             **env_at_start,
             "wrk": wrk_version(wrk),
             "postgraphile": pg_version,
+            "pgbouncer": pooler.get("pgbouncer", ""),
         },
         "settings": {
             "database_url": url,
@@ -238,6 +284,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "rounds": args.rounds,
             "warmup_s": args.warmup,
             "pool_size": args.pool_size,
+            "ours_cmd": os.environ.get("BENCH_OURS_CMD", ""),
             "seed": {
                 "users": spec.users,
                 "tasks_per_user": spec.tasks_per_user,
@@ -251,6 +298,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "runs": runs,
         "ratios": ratios,
         "servers": servers_out,
+        "pooler": pooler,
         "checks": checks,
         "consistency_ours_vs_floor": consistency,
         "notes": notes,
@@ -258,6 +306,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     path = report.write_json(doc, stamp, Path(args.results_dir))
     print(f"\nresults: {path}")
     return 0
+
+
+def _start_pgbouncer(
+    binary: str,
+    url: str,
+    scenarios: list[Scenario],
+    workers: list[int],
+    args: argparse.Namespace,
+    run_dir: Path,
+) -> PgBouncer | None:
+    """PgBouncer (transaction mode) for ours_pooled, once for the whole run. Its server
+    pool covers every ours_pooled server at once (one per auth variant), so requests
+    never queue in the pooler for want of a PostgreSQL connection."""
+    variants = {sc.auth for sc in scenarios if "ours" in sc.targets} or {"hs256"}
+    pool = max(workers) * args.pool_size * len(variants)
+    bouncer = PgBouncer(binary, url, pool_size=pool, log_path=run_dir / "pgbouncer.log")
+    try:
+        bouncer.start()
+    except RuntimeError as exc:
+        log(f"ERROR: pgbouncer: {exc}")
+        return None
+    log(f"pgbouncer (transaction mode, default_pool_size {pool}) on 127.0.0.1:{bouncer.port}")
+    return bouncer
 
 
 def _make_server(
@@ -269,8 +340,9 @@ def _make_server(
     run_dir: Path,
     pool_size: int,
 ) -> Server:
-    if target == "ours":
-        return make_ours(url, workers, variant, issuers[variant].env(), run_dir, pool_size)
+    """`url` is the target's database URL (for ours_pooled: through PgBouncer)."""
+    if target in OURS_TARGETS:
+        return make_ours(url, workers, variant, issuers[variant].env(), run_dir, pool_size, name=target)
     if target == "floor":
         return make_floor(url, workers, run_dir, pool_size)
     return make_postgraphile(url, workers, run_dir, pool_size)
@@ -294,6 +366,7 @@ def _measure_workers(
     args: argparse.Namespace,
     wrk: str,
     url: str,
+    urls: dict[str, str],
     info: db.SeedInfo,
     issuers: dict[str, Any],
     run_dir: Path,
@@ -308,7 +381,7 @@ def _measure_workers(
     servers: dict[tuple[str, str], Server] = {}
     try:
         for target, variant in sorted(needed, key=lambda p: (ALL_TARGETS.index(p[0]), p[1])):
-            server = _make_server(target, variant, w, url, issuers, run_dir, args.pool_size)
+            server = _make_server(target, variant, w, urls[target], issuers, run_dir, args.pool_size)
             try:
                 server.start()
             except RuntimeError as exc:
@@ -364,7 +437,7 @@ def _measure_workers(
                         }
                         out.runs.append(row)
                         log(
-                            f"  {sc.name:<16} {server.label:<13} c={c:<3} {row['rps']:>9,.0f} req/s"
+                            f"  {sc.name:<16} {server.label:<18} c={c:<3} {row['rps']:>9,.0f} req/s"
                             f"  p50 {row['latency_us']['p50'] / 1000:7.2f} ms"
                             f"  p99 {row['latency_us']['p99'] / 1000:7.2f} ms"
                             f"  errors {report.errors_of(row)}"
@@ -407,12 +480,12 @@ def _prepare(
         issuer = issuers.get(sc.auth)
         entries = user_entries(
             sc,
-            target,
+            base_target(target),
             readers=info.sample,
             writers=info.writers,
             token=issuer.token if issuer else None,
         )
-        ok, msg, doc = check(sc, target, server.port, entries[0])
+        ok, msg, doc = check(sc, base_target(target), server.port, entries[0])
     except MEASURE_ERRORS as exc:
         ok, msg, doc = False, f"check failed: {exc}", None
     out.checks.append({"scenario": sc.name, "target": target, "workers": w, "ok": ok, "detail": msg})

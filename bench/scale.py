@@ -159,7 +159,7 @@ def _sanity(server: Server, case: dict[str, Any]) -> str | None:
 
 def cmd_scale(args: argparse.Namespace) -> int:
     wrk = ensure_wrk()
-    targets = pick_targets(args)
+    targets = pick_targets(args, allowed=("ours", "floor", "postgraphile"))
     workers = int_list(args.workers)
     conns_list = int_list(args.conns)
     base = args.database_url or db.default_url()

@@ -2,6 +2,8 @@
 
 Targets:
   ours          the service; every request carries a real bearer token
+  ours_pooled   the same service behind PgBouncer in transaction mode (?pgbouncer=true):
+                the same requests, tokens and checks as ours
   floor         bench/floor_app.py; the owner comes from an X-User-Id header, no auth
   postgraphile  PostGraphile v4 over the same database; the owner is a GraphQL condition
 """
@@ -75,6 +77,14 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("gql_create", "gql_create.lua", ("ours", "postgraphile"), writes=True, graphql=True),
 )
 BY_NAME = {s.name: s for s in SCENARIOS}
+# Targets that are the service (Scenario.targets names only "ours"); they share its
+# scenarios, requests and checks.
+OURS_TARGETS = ("ours", "ours_pooled")
+
+
+def base_target(target: str) -> str:
+    """The target whose requests `target` receives: ours for ours_pooled."""
+    return "ours" if target in OURS_TARGETS else target
 
 
 def _gql_body(query: str) -> str:

@@ -82,7 +82,7 @@ def _graphql_up(port: int) -> bool:
 
 @dataclass
 class Server:
-    name: str  # ours | floor | postgraphile
+    name: str  # ours | ours_pooled | floor | postgraphile
     variant: str  # e.g. hs256 / eddsa for ours
     workers: int
     cmd: list[str]
@@ -248,7 +248,15 @@ def clean_env(extra: dict[str, str]) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "BETTER_AUTH_SECRET", "BETTER_AUTH_URL", "JWT_JWKS_URL")
+        if k
+        not in (
+            "DATABASE_URL",
+            "DATABASE_DIRECT_URL",
+            "DB_POOLER",
+            "BETTER_AUTH_SECRET",
+            "BETTER_AUTH_URL",
+            "JWT_JWKS_URL",
+        )
     }
     env.update(extra)
     return env
@@ -261,10 +269,13 @@ def make_ours(
     auth_env: dict[str, str],
     log_dir: Path,
     pool_size: int = 10,
+    name: str = "ours",
 ) -> Server:
+    """The service on `database_url`; `name` ours_pooled when that URL goes through
+    PgBouncer (with ?pgbouncer=true: the service's pooled mode)."""
     port = free_port()
     return Server(
-        name="ours",
+        name=name,
         variant=variant,
         workers=workers,
         cmd=ours_command("127.0.0.1", port, workers),
@@ -280,7 +291,7 @@ def make_ours(
         ),
         ready=_healthz,
         port=port,
-        log_path=log_dir / f"ours-{variant}-w{workers}.log",
+        log_path=log_dir / f"{name}-{variant}-w{workers}.log",
     )
 
 
