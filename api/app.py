@@ -21,7 +21,7 @@ from api.graphql import graphql_route
 from api.health import router as health_router
 from api.jwks import JWKSCache
 from api.live import end_streams_on_exit, graphql_websocket_route, start_live_feed
-from api.observability import Metrics, RequestLogAndMetrics, running
+from api.observability import Metrics, RequestLogAndMetrics, record_graphql, running
 from api.openapi import install_openapi
 from api.settings import Settings, load_settings, with_dev_secret
 from db.engine import create_database
@@ -29,6 +29,7 @@ from rest_shim.errors import install_error_handlers
 from rest_shim.events import router as events_router
 from rest_shim.models import ErrorOut
 from rest_shim.routes import router as tasks_router
+from schema.schema import schema
 
 log = logging.getLogger("api")
 
@@ -122,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_age=600,
     )
     metrics = Metrics(settings, app.state) if settings.metrics_enabled else None
+    if metrics is not None:
+        schema.observe_result = record_graphql  # process-wide, like the counters it feeds
     if settings.access_log or metrics is not None:
         # Outside CORS, so refused preflights (and everything else) are logged and counted.
         app.add_middleware(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -58,7 +58,14 @@ class LimitedValidationCache(ValidationCache):
         yield from super().on_validate()
 
 
+ResultObserver = Callable[[str | None, Sequence[str | None]], None]
+
+
 class TaskSchema(strawberry.Schema):
+    # Told (operation name, error codes) of every operation: the metrics, when the app
+    # turns them on (api/app.py). A hook, so that schema/ never imports api/.
+    observe_result: ResultObserver | None = None
+
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         # Every error leaves with a code, internals masked, in this one place: it sees
         # errors from parsing, validation and execution alike. (Strawberry's MaskErrors
@@ -73,6 +80,9 @@ class TaskSchema(strawberry.Schema):
         result = await super().execute(*args, **kwargs)
         if result.errors:
             result.errors = [e if (e.extensions or {}).get("code") else with_code(e) for e in result.errors]
+        if self.observe_result is not None:
+            codes = [(e.extensions or {}).get("code") for e in result.errors or ()]
+            self.observe_result(kwargs.get("operation_name"), codes)
         return result
 
     def process_errors(

@@ -326,6 +326,26 @@ def test_graphql_operations(observed: LiveServer, monkeypatch: pytest.MonkeyPatc
     assert value(samples, ops, operation="other", code="ok") == 2 + 22
 
 
+def test_graphql_operations_over_http_are_counted(
+    observed: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The schema reports each operation it ran (TaskSchema.observe_result)."""
+    monkeypatch.setattr(observability, "_graphql", observability._GraphQLCounts())
+    with observed.client(hs_token(unique_user("ops"))) as c:
+        for _ in range(2):
+            c.post(
+                "/graphql",
+                json={"query": "query CountMine { tasks { totalCount } }", "operationName": "CountMine"},
+            )
+        c.post("/graphql", json={"query": "{ nope }"})
+        samples = scrape(c)
+    assert value(samples, "graphql_operations_total", operation="CountMine", code="ok") == 2
+    assert (
+        value(samples, "graphql_operations_total", operation="anonymous", code="GRAPHQL_VALIDATION_FAILED")
+        == 1
+    )
+
+
 def test_jwks_fetches_and_failures(database: DatabaseURL) -> None:
     jwks = JWKSServer(status=500).start()
     try:
