@@ -25,10 +25,10 @@ from api.observability import Metrics, RequestLogAndMetrics, record_graphql, run
 from api.openapi import install_openapi
 from api.settings import Settings, load_settings, with_dev_secret
 from db.engine import create_database
-from rest_shim.errors import install_error_handlers
 from rest_shim.events import router as events_router
 from rest_shim.models import ErrorOut
 from rest_shim.routes import router as tasks_router
+from schema.errors import install_error_handlers
 from schema.schema import schema
 
 log = logging.getLogger("api")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rest_shim.responses import error_response
+from schema.errors import error_response
 
 MAX_BODY_BYTES = 64 * 1024
 TOO_LARGE = f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB."

@@ -15,7 +15,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from rest_shim.responses import error_response
+from schema.errors import error_response
 
 _VARY_ORIGIN = (b"vary", b"Origin")
 

@@ -21,7 +21,6 @@ GRAPHQL_INTROSPECTION=false, `__schema` and `__type` fail validation, over WebSo
 from __future__ import annotations
 
 import json
-import sys
 from functools import lru_cache
 from typing import Any
 
@@ -39,24 +38,13 @@ from strawberry.types import ExecutionResult
 
 from api.deps import build_context
 from api.docs import graphiql_page
-from rest_shim.responses import error_response
 from schema.context import RequestContext
+from schema.errors import JSON_NUMBER_TOO_LONG, transport_error
 from schema.schema import app_validation_rules, schema
 
 JSON = "application/json"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 _GRAPHQL_RESPONSE_CONTENT_TYPE = GRAPHQL_RESPONSE_JSON + "; charset=utf-8"
-JSON_NUMBER_TOO_LONG = f"Numbers in JSON are limited to {sys.get_int_max_str_digits()} digits"
-# Strawberry's reasons for refusing a request before it reaches the schema, by the
-# part of the request they are about.
-_REASON_FIELDS = (
-    ("`variables`", "variables"),
-    ("`extensions`", "extensions"),
-    ("operation named", "operationName"),
-    ("`query`", "query"),
-    ("No GraphQL query", "query"),
-    ("when using GET", "query"),
-)
 
 
 class TaskGraphQL(GraphQL[RequestContext, None]):
@@ -268,42 +256,6 @@ def _plain_json_post(request: Request) -> bool:
         return False
     accept = request.headers.get("accept", "")
     return not any(kind in accept for kind in _STREAMING_ACCEPTS)
-
-
-def transport_error(status: int, reason: str) -> Response:
-    """Strawberry's refusal of a request as {"detail", "code"[, "errors"]}."""
-    if status == 415 or reason == "Unsupported content type":
-        return error_response(
-            415,
-            "unsupported_media_type",
-            "Send GraphQL requests as JSON (Content-Type: application/json), or as a GET query.",
-        )
-    if status == 404:
-        return error_response(404, "not_found", "No such route.")
-    if status == 405:
-        return error_response(405, "method_not_allowed", "This method is not allowed on this route.")
-    if reason == JSON_NUMBER_TOO_LONG:
-        return error_response(
-            400,
-            "validation_error",
-            reason + ".",
-            errors=[{"field": "body", "message": reason[0].lower() + reason[1:]}],
-        )
-    if reason == "Unable to parse request body as JSON":
-        return error_response(
-            400,
-            "validation_error",
-            "The request body is not valid JSON.",
-            errors=[{"field": "body", "message": "is not valid JSON"}],
-        )
-    field = next((name for marker, name in _REASON_FIELDS if marker in reason), "body")
-    message = reason.rstrip(".")
-    return error_response(
-        400,
-        "validation_error",
-        message[:1].upper() + message[1:] + ".",
-        errors=[{"field": field, "message": message}],
-    )
 
 
 def graphql_route(path: str = "/graphql") -> Route:

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request, Response
 
 from db import queries
 from rest_shim.models import ErrorOut
-from rest_shim.responses import FastJSONResponse, error_response
+from rest_shim.responses import FastJSONResponse
+from schema.errors import error_response
 
 router = APIRouter(tags=["health"])
 

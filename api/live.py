@@ -48,8 +48,7 @@ from db.engine import Database
 from db.live import ChangeFeed
 from db.url import DatabaseURL
 from schema.context import RequestContext
-from schema.error_codes import with_code
-from schema.errors import AuthUnavailable, Unauthenticated
+from schema.errors import AuthUnavailable, Unauthenticated, with_code
 from schema.schema import schema
 from schema.subscription import (
     CLOSE_FORBIDDEN,

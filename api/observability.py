@@ -56,7 +56,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.settings import Settings
-from rest_shim.responses import error_response
+from schema.errors import error_response
 
 ACCESS_LOGGER = "api.access"
 access_logger = logging.getLogger(ACCESS_LOGGER)

@@ -43,7 +43,7 @@ from starlette.types import Receive, Scope, Send
 from api.deps import AuthenticatedRoute, RestContext
 from db.live import Change, End, Ready, Resync, Stream, StreamRefused
 from rest_shim.models import task_json
-from rest_shim.responses import error_response
+from schema.errors import error_response
 from schema.types import Task
 
 router = APIRouter(tags=["live updates"], route_class=AuthenticatedRoute)

@@ -8,7 +8,7 @@
   frontend's page of 100 tasks with both `nodes` and `edges` costs 200; the default
   limit, 1,000, lets five such lists through in one document.
 - **Literals:** an `Int` literal of more than 4,300 digits makes graphql-core's own
-  literal check fail inside Python's int(); schema/error_codes.py reports that as the
+  literal check fail inside Python's int(); schema/errors.py reports that as the
   client's GRAPHQL_VALIDATION_FAILED, naming the limit.
 - **One operation, or a name:** a document with several operations and no
   `operationName` is a request error (the GraphQL spec; graphql-core would run the

@@ -14,7 +14,7 @@ from strawberry.extensions.max_aliases import create_validator
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from schema.error_codes import with_code
+from schema.errors import with_code
 from schema.fast_execution import FastListExecutor
 from schema.limits import CostRule, SingleOperationRule
 from schema.mutation import Mutation

@@ -19,7 +19,7 @@ from graphql import GraphQLError, GraphQLSyntaxError, Source
 from strawberry.types import ExecutionResult
 
 from api.graphql import GRAPHQL_RESPONSE_JSON, is_request_error, response_media_type
-from schema.error_codes import with_code
+from schema.errors import with_code
 from tests.support import LiveServer, hs_token, unique_user
 
 JSON = "application/json"
