@@ -40,6 +40,7 @@ INTERNAL_MESSAGE = "Internal server error."
 LITERAL_TOO_LONG = f"A number literal is too long (at most {sys.get_int_max_str_digits()} digits)."
 DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable; try again shortly."
 RETRY_AFTER_SECONDS = "2"
+MAX_VALIDATION_ERRORS = 100  # graphql-core's validate() default
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,7 +340,10 @@ def with_code(error: GraphQLError) -> GraphQLError:
     # A variable that fails its type is the client's mistake even when the
     # coercion error carries an original exception (graphql-core 3.3 always does).
     if original is None or (error.path is None and _variable_field(error.message) is not None):
-        return _copy(error, error.message, {**(error.extensions or {}), **_client_code(error)})
+        message = error.message
+        if message.endswith("Validation aborted."):  # graphql-core stops after 100 errors
+            message = f"More than {MAX_VALIDATION_ERRORS} validation errors: validation stopped there."
+        return _copy(error, message, {**(error.extensions or {}), **_client_code(error)})
     if error.path is None and isinstance(original, ValueError):
         # Validation's literal checks call int(): past Python's digit limit it raises.
         return _copy(error, LITERAL_TOO_LONG, {"code": "GRAPHQL_VALIDATION_FAILED"})

@@ -232,3 +232,11 @@ def test_frontend_spellings_of_sort_and_page(server: LiveServer, base: str) -> N
             r = c.get(path, params=params)
             assert r.status_code == 400, (params, r.text)
             assert json_of(r)["errors"][0]["field"] == field, r.text
+
+
+def test_too_many_validation_errors_says_the_limit(server: LiveServer) -> None:
+    document = "{ " + " ".join(f"f{i}" for i in range(150)) + " }"
+    with server.client(hs_token(unique_user("many"))) as c:
+        errors = c.post("/graphql", json={"query": document}).json()["errors"]
+    assert {e["extensions"]["code"] for e in errors} == {"GRAPHQL_VALIDATION_FAILED"}
+    assert errors[-1]["message"] == "More than 100 validation errors: validation stopped there."
