@@ -56,29 +56,32 @@ class Database:
         self.waiting = 0
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        con = await self._acquire()
-        try:
-            return await con.fetch(query, *args)
-        except Exception as error:
-            raise _failure(con, error) from error
-        finally:
-            await self._pool.release(con)
+        rows: list[asyncpg.Record] = await self._run("fetch", query, args)
+        return rows
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
-        con = await self._acquire()
-        try:
-            return await con.fetchrow(query, *args)
-        except Exception as error:
-            raise _failure(con, error) from error
-        finally:
-            await self._pool.release(con)
+        row: asyncpg.Record | None = await self._run("fetchrow", query, args)
+        return row
 
     async def fetchval(self, query: str, *args: Any) -> Any:
+        return await self._run("fetchval", query, args)
+
+    async def _run(self, method: str, query: str, args: tuple[Any, ...]) -> Any:
+        """`method` of a pooled connection; a failure that means the database is
+        unavailable is raised as DatabaseUnavailable, anything else as it was."""
         con = await self._acquire()
         try:
-            return await con.fetchval(query, *args)
+            return await getattr(con, method)(query, *args)
         except Exception as error:
-            raise _failure(con, error) from error
+            reason = unavailable_reason(error)
+            if reason is None:
+                raise
+            if isinstance(error, TimeoutError):
+                # A timed-out statement may still be queued on a stalled server: never
+                # reuse the connection (asyncpg would wait for its cancellation); closing
+                # it makes the server roll back whatever it had not committed.
+                con.terminate()
+            raise DatabaseUnavailable(reason) from error
         finally:
             await self._pool.release(con)
 
@@ -112,20 +115,6 @@ class Database:
                 await self._pool.close()
         except TimeoutError:
             self._pool.terminate()
-
-
-def _failure(con: Connection, error: Exception) -> Exception:
-    """The exception to raise for `error`: DatabaseUnavailable when the database is
-    the problem (the connection is then closed), `error` itself otherwise."""
-    reason = unavailable_reason(error)
-    if reason is None:
-        return error
-    if isinstance(error, TimeoutError):
-        # A timed-out statement may still be queued on a stalled server: never reuse the
-        # connection (asyncpg would wait for its cancellation); closing it makes the
-        # server roll back whatever it had not committed.
-        con.terminate()
-    return DatabaseUnavailable(reason)
 
 
 async def create_database(

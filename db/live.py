@@ -448,6 +448,8 @@ class ChangeFeed:
             self._url.asyncpg_dsn,
             statement_cache_size=0,
             server_settings={"application_name": "todo-api live updates"},
+            # LISTEN itself must not wait forever on a frozen server.
+            command_timeout=PING_TIMEOUT,
             **options,
         )
 

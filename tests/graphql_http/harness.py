@@ -11,20 +11,17 @@ rule applies when that is impossible: skipped locally, a failure in CI or with
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import threading
 from pathlib import Path
 from typing import Any
+
+from tests.node import node_missing, npm_install
 
 HARNESS_DIR = Path(__file__).resolve().parent
 AUDIT_SCRIPT = HARNESS_DIR / "audit.mjs"
 NODE_MODULES = HARNESS_DIR / "node_modules"
 # package.json pins graphql-http ^1.22: its 1.x audits are the 61 this suite expects.
 MIN_GRAPHQL_HTTP = (1, 22)
-
-_NPM_INSTALL = ["npm", "install", "--no-audit", "--no-fund", "--no-package-lock"]
-_install_lock = threading.Lock()
 
 
 class AuditHarnessError(RuntimeError):
@@ -33,17 +30,7 @@ class AuditHarnessError(RuntimeError):
 
 def node_available() -> str | None:
     """Why node/npm are unusable here, or None (graphql-http's audit needs Node 18+: fetch)."""
-    for tool in ("node", "npm"):
-        if shutil.which(tool) is None:
-            return f"{tool} not found on PATH (needed for the GraphQL-over-HTTP audit)"
-    try:
-        version = subprocess.run(
-            ["node", "--version"], capture_output=True, text=True, timeout=15, check=True
-        ).stdout.strip()
-        major = int(version.lstrip("v").split(".", 1)[0])
-    except (OSError, subprocess.SubprocessError, ValueError) as exc:
-        return f"`node --version` failed: {exc}"
-    return None if major >= 18 else f"node {version} is too old for graphql-http's audit (need >= 18)"
+    return node_missing(18, "the GraphQL-over-HTTP audit")
 
 
 def installed_version() -> str | None:
@@ -69,24 +56,7 @@ def _modules_installed() -> bool:
 def harness_unavailable() -> str | None:
     """Why the audit cannot run here (no node/npm, npm install failed), or None once
     the packages are installed."""
-    reason = node_available()
-    if reason is not None:
-        return reason
-    with _install_lock:
-        if _modules_installed():
-            return None
-        try:
-            proc = subprocess.run(
-                _NPM_INSTALL, cwd=HARNESS_DIR, capture_output=True, text=True, timeout=600, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"`{' '.join(_NPM_INSTALL)}` in {HARNESS_DIR} failed: {exc}"
-        if proc.returncode != 0 or not _modules_installed():
-            return (
-                f"`{' '.join(_NPM_INSTALL)}` in {HARNESS_DIR} failed (exit {proc.returncode}), "
-                f"graphql-http {installed_version()} installed.\n--- stderr ---\n{proc.stderr[-4000:]}"
-            )
-    return None
+    return node_available() or npm_install(HARNESS_DIR, _modules_installed)
 
 
 def run_audit(url: str, timeout: float = 120) -> list[dict[str, Any]]:

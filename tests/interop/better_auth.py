@@ -21,18 +21,18 @@ import contextlib
 import json
 import os
 import queue
-import shutil
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
+
+from tests.node import node_missing, npm_install
 
 INTEROP_DIR = Path(__file__).resolve().parent
 SERVER_SCRIPT = INTEROP_DIR / "better_auth_server.mjs"
@@ -43,9 +43,6 @@ DEFAULT_PASSWORD = "correct-horse-battery-staple"
 SUPPORTED_ALGS = ("EdDSA", "ES256", "ES512", "RS256", "PS256")
 SESSION_COOKIE = "better-auth.session_token"
 
-_NPM_INSTALL = ["npm", "install", "--no-audit", "--no-fund", "--no-package-lock"]
-_install_lock = threading.Lock()
-
 
 class BetterAuthError(RuntimeError):
     """The Better Auth harness could not be installed, started or used."""
@@ -53,22 +50,7 @@ class BetterAuthError(RuntimeError):
 
 def node_available() -> str | None:
     """Return a reason string if node/npm are unusable, else ``None``."""
-    for tool in ("node", "npm"):
-        if shutil.which(tool) is None:
-            return f"{tool} not found on PATH (needed for the Better Auth interop harness)"
-    try:
-        out = subprocess.run(
-            ["node", "--version"], capture_output=True, text=True, timeout=15, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError) as exc:
-        return f"`node --version` failed: {exc}"
-    try:
-        major = int(out.lstrip("v").split(".", 1)[0])
-    except ValueError:
-        return f"could not parse node version {out!r}"
-    if major < 20:
-        return f"node {out} is too old for better-auth 1.7 (need >= 20)"
-    return None
+    return node_missing(20, "the Better Auth interop harness")
 
 
 def _modules_installed() -> bool:
@@ -85,47 +67,9 @@ def ensure_node_modules() -> None:
     """``npm install`` the harness dependencies if they are missing (no lockfile)."""
     if _modules_installed():
         return
-    reason = node_available()
+    reason = node_available() or npm_install(INTEROP_DIR, _modules_installed)
     if reason is not None:
         raise BetterAuthError(reason)
-    with _install_lock, _npm_file_lock():
-        if _modules_installed():  # another process/thread installed meanwhile
-            return
-        try:
-            proc = subprocess.run(
-                _NPM_INSTALL,
-                cwd=INTEROP_DIR,
-                capture_output=True,
-                text=True,
-                timeout=600,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            cmd = " ".join(_NPM_INSTALL)
-            raise BetterAuthError(f"`{cmd}` in {INTEROP_DIR} failed: {exc}") from exc
-        if proc.returncode != 0 or not _modules_installed():
-            raise BetterAuthError(
-                f"`{' '.join(_NPM_INSTALL)}` in {INTEROP_DIR} failed "
-                f"(exit {proc.returncode}).\n--- stdout ---\n{proc.stdout[-4000:]}"
-                f"\n--- stderr ---\n{proc.stderr[-4000:]}"
-            )
-
-
-@contextlib.contextmanager
-def _npm_file_lock() -> Iterator[None]:
-    """Serialise concurrent installs across processes (e.g. pytest-xdist)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - non-POSIX
-        yield
-        return
-    path = Path(tempfile.gettempdir()) / "better-auth-interop-npm-install.lock"
-    with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)

@@ -14,19 +14,17 @@ Better Auth interop suite.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
-import tempfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import node
+from tests.interop.conftest import interop_required
 from tests.support import LiveServer
 
 PROJECT = Path(__file__).resolve().parent
@@ -37,40 +35,16 @@ SCHEMA = ROOT / "schema.graphql"
 # What the test copies into its own directory (the generated files are written there).
 SKELETON = ("package.json", "tsconfig.json", "codegen.ts", "operations.graphql", "src/client.ts")
 
-_NPM_INSTALL = ["npm", "install", "--no-audit", "--no-fund", "--no-package-lock"]
-_FALSY = ("", "0", "false", "no", "off")
 _TOOL_ENV = {"NO_COLOR": "1", "FORCE_COLOR": "0", "npm_config_update_notifier": "false"}
-_install_lock = threading.Lock()
 
 
 class SetupError(RuntimeError):
     """node/npm are missing, or the npm packages could not be installed."""
 
 
-def required() -> bool:
-    """True when these tests must run (CI, or REQUIRE_INTEROP=1): the interop suite's rule."""
-    ci = os.environ.get("CI", "").strip().lower()
-    return ci not in _FALSY or os.environ.get("REQUIRE_INTEROP", "").strip() == "1"
-
-
 def node_missing() -> str | None:
     """Why node/npm cannot be used here, or ``None``."""
-    for tool in ("node", "npm"):
-        if shutil.which(tool) is None:
-            return f"{tool} not found on PATH (needed to generate the TypeScript types)"
-    try:
-        version = subprocess.run(
-            ["node", "--version"], capture_output=True, text=True, timeout=15, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError) as exc:
-        return f"`node --version` failed: {exc}"
-    try:
-        major = int(version.lstrip("v").split(".", 1)[0])
-    except ValueError:
-        return f"could not parse node version {version!r}"
-    if major < 20:
-        return f"node {version} is too old for the TypeScript tooling (need >= 20)"
-    return None
+    return node.node_missing(20, "generating the TypeScript types")
 
 
 def pinned_versions() -> dict[str, str]:
@@ -92,49 +66,12 @@ def modules_installed() -> bool:
     return all(installed_version(name) == pin for name, pin in pinned_versions().items())
 
 
-@contextlib.contextmanager
-def _npm_file_lock() -> Iterator[None]:
-    """Serialise installs across processes (e.g. two pytest runs at once)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - non-POSIX
-        yield
-        return
-    path = Path(tempfile.gettempdir()) / "todo-api-typed-clients-npm-install.lock"
-    with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def ensure_node_modules() -> None:
     """``npm install`` (no lockfile) unless the pinned versions are already installed."""
-    if modules_installed():
-        return
-    with _install_lock, _npm_file_lock():
-        if modules_installed():
-            return
-        command = " ".join(_NPM_INSTALL)
-        try:
-            proc = subprocess.run(
-                _NPM_INSTALL,
-                cwd=PROJECT,
-                capture_output=True,
-                text=True,
-                timeout=240,
-                check=False,
-                env={**os.environ, **_TOOL_ENV},
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise SetupError(f"`{command}` in {PROJECT} failed: {exc}") from exc
-        if proc.returncode != 0 or not modules_installed():
-            found = {name: installed_version(name) for name in pinned_versions()}
-            raise SetupError(
-                f"`{command}` in {PROJECT} failed (exit {proc.returncode}; installed: {found})."
-                f"\n--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-4000:]}"
-            )
+    reason = node.npm_install(PROJECT, modules_installed, timeout=240, env={**os.environ, **_TOOL_ENV})
+    if reason is not None:
+        found = {name: installed_version(name) for name in pinned_versions()}
+        raise SetupError(f"{reason}\ninstalled: {found}")
 
 
 @pytest.fixture(scope="session")
@@ -149,7 +86,7 @@ def typescript_tools() -> Path:
         except SetupError as error:
             reason = f"installing the TypeScript tooling failed: {error}"
     if reason is not None:
-        if required():
+        if interop_required():
             pytest.fail(
                 f"typed-client tests are required here (CI / REQUIRE_INTEROP=1) but cannot run: {reason}",
                 pytrace=False,
