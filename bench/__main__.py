@@ -35,12 +35,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--targets",
-        default="ours,floor,postgraphile",
-        help="comma list of ours,ours_pooled,floor,postgraphile (default ours,floor,postgraphile;"
-        " ours_pooled is the service behind PgBouncer in transaction mode, run only; scale takes"
-        " the other three)",
+        default="ours,floor,postgraphile,postgraphile5",
+        help="comma list of ours,ours_pooled,floor,postgraphile,postgraphile5 (default"
+        " ours,floor,postgraphile,postgraphile5; postgraphile is v4 (alias postgraphile4),"
+        " postgraphile5 is v5 on Node 22+; ours_pooled is the service behind PgBouncer in"
+        " transaction mode, run only; scale takes ours, floor and postgraphile, and ignores"
+        " postgraphile5)",
     )
-    p.add_argument("--skip-postgraphile", action="store_true")
+    p.add_argument("--skip-postgraphile", action="store_true", help="drop both PostGraphiles")
     p.add_argument("--workers", default=None, help="comma list of worker counts (run: 1,2; scale: 1)")
     p.add_argument(
         "--ours-cmd",
@@ -82,7 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the scenario matrix (default command)")
     _common(run)
     _seed_args(run)
-    run.add_argument("--conns", default="1,64", help="comma list of connection counts")
+    run.add_argument(
+        "--conns",
+        default="1,64",
+        help="comma list of connection counts (default 1,64); the latency sweep is"
+        " --conns 1,64,256, with a latency table per count",
+    )
     run.add_argument(
         "--scenarios",
         default=None,
@@ -134,11 +141,7 @@ def cmd_report(path: str, *, markdown: bool) -> int:
     if doc.get("kind") == "scale":
         print(scale.tables(doc["runs"], doc["comparisons"], markdown=markdown))
     else:
-        print(report.results_table(doc["runs"], markdown=markdown))
-        print("\nratios (target / baseline; req/s > 1 is faster, latency < 1 is faster)\n")
-        print(report.ratios_table(doc["ratios"], markdown=markdown))
-        print("\nmemory after the runs (VmRSS)\n")
-        print(report.rss_table(doc["servers"], markdown=markdown))
+        print(report.text_report(doc["runs"], doc["ratios"], doc["servers"], markdown=markdown))
     for note in doc.get("notes", []):
         print(f"\nnote: {note}")
     return 0

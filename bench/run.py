@@ -18,7 +18,10 @@ import asyncpg
 from bench import db, report
 from bench.pgbouncer import PgBouncer, ensure_pgbouncer, pgbouncer_version
 from bench.scenarios import (
+    LIST_SIZE,
     OURS_TARGETS,
+    POSTGRAPHILES,
+    ROW_KEY,
     SCENARIOS,
     Scenario,
     base_target,
@@ -30,14 +33,19 @@ from bench.servers import (
     BENCH_DIR,
     Server,
     ensure_postgraphile,
+    ensure_postgraphile5,
     make_floor,
     make_ours,
     make_postgraphile,
+    make_postgraphile5,
+    node_version,
 )
 from bench.tokens import EdDSAIssuer, HS256Issuer
 from bench.wrk import ensure_wrk, run_wrk, write_data, wrk_version
 
-ALL_TARGETS = ("ours", "ours_pooled", "floor", "postgraphile")
+ALL_TARGETS = ("ours", "ours_pooled", "floor", "postgraphile", "postgraphile5")
+# Other names accepted by --targets: postgraphile is v4.
+TARGET_ALIASES = {"postgraphile4": "postgraphile"}
 # What a single scenario may raise without ending the whole run.
 MEASURE_ERRORS = (
     RuntimeError,
@@ -59,13 +67,23 @@ def int_list(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
-def pick_targets(args: argparse.Namespace, allowed: tuple[str, ...] = ALL_TARGETS) -> list[str]:
+def pick_targets(
+    args: argparse.Namespace,
+    allowed: tuple[str, ...] = ALL_TARGETS,
+    ignored: tuple[str, ...] = (),
+) -> list[str]:
+    """--targets, in `allowed` order; names in `ignored` (targets this command does not
+    run, e.g. postgraphile5 for scale) are dropped with a message instead of refused."""
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    targets = [TARGET_ALIASES.get(t, t) for t in targets]
+    for name in sorted(set(targets) & set(ignored)):
+        log(f"note: target {name} is not measured by this command; ignored")
+    targets = [t for t in targets if t not in ignored]
     unknown = set(targets) - set(allowed)
     if unknown:
         raise SystemExit(f"unknown target(s) {sorted(unknown)}; choose from {allowed}")
-    if args.skip_postgraphile and "postgraphile" in targets:
-        targets.remove("postgraphile")
+    if args.skip_postgraphile:
+        targets = [t for t in targets if t not in POSTGRAPHILES]
     return [t for t in allowed if t in targets]
 
 
@@ -169,6 +187,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             notes.append(f"postgraphile skipped: {exc}")
             log(f"WARNING: {notes[-1]}")
             targets.remove("postgraphile")
+    pg5_version = pg5_node = ""
+    if "postgraphile5" in targets:
+        try:
+            pg5_version, pg5_node = ensure_postgraphile5()
+        except Exception as exc:  # npm missing, offline, no Node 22 for this platform ...
+            notes.append(f"postgraphile5 skipped: {exc}")
+            log(f"WARNING: {notes[-1]}")
+            targets.remove("postgraphile5")
     pgbouncer_bin = ""
     if "ours_pooled" in targets:
         try:
@@ -222,6 +248,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 issuers=issuers,
                 run_dir=run_dir,
                 out=_Out(runs, servers_out, checks, first_pages, notes),
+                node5=pg5_node,
             )
     except KeyboardInterrupt:
         notes.append("interrupted: partial results")
@@ -251,16 +278,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         pooled_diff = compare_lists(a, b) if u1 == u2 else []
         if pooled_diff:
             notes.append(f"ours and ours_pooled list responses differ: {pooled_diff[:3]}")
+    if "gql:postgraphile" in first_pages and "gql:postgraphile5" in first_pages:
+        (u1, a), (u2, b) = first_pages["gql:postgraphile"], first_pages["gql:postgraphile5"]
+        if u1 == u2 and a != b:
+            notes.append(f"PostGraphile v4 and v5 list different tasks for {u1}: {a[:5]} vs {b[:5]}")
 
     ratios = report.compute_ratios(runs)
+    latency = report.latency_rows(runs)
     print()
-    print(report.results_table(runs))
-    if ratios:
-        print("\nratios (target / baseline; req/s > 1 is faster, latency < 1 is faster)")
-        print(report.ratios_table(ratios))
-    if servers_out:
-        print("\nmemory after the runs (VmRSS)")
-        print(report.rss_table(servers_out))
+    print(report.text_report(runs, ratios, servers_out))
     for note in notes:
         print(f"note: {note}")
 
@@ -271,6 +297,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             **env_at_start,
             "wrk": wrk_version(wrk),
             "postgraphile": pg_version,
+            "postgraphile5": pg5_version,
+            "postgraphile5_node": node_version(pg5_node) if pg5_node else "",
             "pgbouncer": pooler.get("pgbouncer", ""),
         },
         "settings": {
@@ -297,6 +325,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         },
         "runs": runs,
         "ratios": ratios,
+        "graphql_ratios": report.graphql_ratio_rows(ratios),
+        "latency": latency,
         "servers": servers_out,
         "pooler": pooler,
         "checks": checks,
@@ -339,12 +369,16 @@ def _make_server(
     issuers: dict[str, Any],
     run_dir: Path,
     pool_size: int,
+    node5: str = "",
 ) -> Server:
-    """`url` is the target's database URL (for ours_pooled: through PgBouncer)."""
+    """`url` is the target's database URL (for ours_pooled: through PgBouncer); `node5`
+    the Node 22+ binary PostGraphile v5 runs on."""
     if target in OURS_TARGETS:
         return make_ours(url, workers, variant, issuers[variant].env(), run_dir, pool_size, name=target)
     if target == "floor":
         return make_floor(url, workers, run_dir, pool_size)
+    if target == "postgraphile5":
+        return make_postgraphile5(url, workers, run_dir, node5, pool_size)
     return make_postgraphile(url, workers, run_dir, pool_size)
 
 
@@ -371,6 +405,7 @@ def _measure_workers(
     issuers: dict[str, Any],
     run_dir: Path,
     out: _Out,
+    node5: str = "",
 ) -> None:
     """Every scenario at `w` workers. All the servers run side by side (an idle one costs
     nothing) and each measurement alternates between them, round after round, so that a
@@ -381,7 +416,7 @@ def _measure_workers(
     servers: dict[tuple[str, str], Server] = {}
     try:
         for target, variant in sorted(needed, key=lambda p: (ALL_TARGETS.index(p[0]), p[1])):
-            server = _make_server(target, variant, w, urls[target], issuers, run_dir, args.pool_size)
+            server = _make_server(target, variant, w, urls[target], issuers, run_dir, args.pool_size, node5)
             try:
                 server.start()
             except RuntimeError as exc:
@@ -485,7 +520,10 @@ def _prepare(
             writers=info.writers,
             token=issuer.token if issuer else None,
         )
-        ok, msg, doc = check(sc, base_target(target), server.port, entries[0])
+        expected_rows = None
+        if sc.name == "gql_list":
+            expected_rows = min(LIST_SIZE, len(info.sample.get(entries[0]["id"], [])))
+        ok, msg, doc = check(sc, base_target(target), server.port, entries[0], expected_rows)
     except MEASURE_ERRORS as exc:
         ok, msg, doc = False, f"check failed: {exc}", None
     out.checks.append({"scenario": sc.name, "target": target, "workers": w, "ok": ok, "detail": msg})
@@ -495,4 +533,7 @@ def _prepare(
         return None
     if sc.name == "rest_list":
         out.first_pages.setdefault(target, (entries[0]["id"], doc))
+    if sc.name == "gql_list" and target in POSTGRAPHILES:
+        keys = [str(n[ROW_KEY[target]]) for n in doc["data"]["allTasks"]["nodes"]]
+        out.first_pages.setdefault(f"gql:{target}", (entries[0]["id"], keys))
     return write_data(run_dir / f"{sc.name}-{target}-w{w}.lua", entries, graphql=sc.graphql)

@@ -6,6 +6,8 @@ Targets:
                 the same requests, tokens and checks as ours
   floor         bench/floor_app.py; the owner comes from an X-User-Id header, no auth
   postgraphile  PostGraphile v4 over the same database; the owner is a GraphQL condition
+  postgraphile5 PostGraphile v5 (amber preset) likewise; its `id` is the global node id,
+                so it selects `rowId` where v4 selects `id` (the row's key)
 """
 
 from __future__ import annotations
@@ -20,20 +22,33 @@ from bench.servers import http_request
 from rest_shim.models import TaskOut
 
 TASK_KEYS = set(TaskOut.model_fields)  # the documented REST task shape
+LIST_SIZE = 50
 NODE_FIELDS = "id title description completed priority dueDate"
-OURS_LIST = f"{{ tasks(first: 50) {{ nodes {{ {NODE_FIELDS} }} }} }}"
-PG_LIST = (
-    '{{ allTasks(condition: {{userId: "{user}"}}, first: 50, orderBy: CREATED_AT_DESC)'
-    f" {{{{ nodes {{{{ {NODE_FIELDS} }}}} }}}} }}}}"
+# PostGraphile v5 (amber): `id` is the global node id; `rowId` is the column, as v4's `id`.
+PG5_NODE_FIELDS = "rowId title description completed priority dueDate"
+OURS_LIST = f"{{ tasks(first: {LIST_SIZE}) {{ nodes {{ {NODE_FIELDS} }} }} }}"
+PG_LIST_TEMPLATE = (
+    '{{{{ allTasks(condition: {{{{userId: "{{user}}"}}}}, first: {size}, orderBy: CREATED_AT_DESC)'
+    " {{{{ nodes {{{{ {fields} }}}} }}}} }}}}"
 )
+PG_LIST = PG_LIST_TEMPLATE.format(size=LIST_SIZE, fields=NODE_FIELDS)
+PG5_LIST = PG_LIST_TEMPLATE.format(size=LIST_SIZE, fields=PG5_NODE_FIELDS)
 NUMBER = "@@N@@"  # replaced per request by "<thread>-<counter>" in lib.lua
 # The title travels as a variable, as real clients send it: the document text stays
 # the same from request to request (for both targets).
 OURS_CREATE = "mutation Create($title: String!) { createTask(input: {title: $title}) { id } }"
-PG_CREATE = (
-    'mutation Create($title: String!) {{ createTask(input: {{task: {{userId: "{user}",'
-    " title: $title}}}}) {{ task {{ id }} }} }}"
+PG_CREATE_TEMPLATE = (
+    'mutation Create($title: String!) {{{{ createTask(input: {{{{task: {{{{userId: "{{user}}",'
+    " title: $title}}}}}}}}) {{{{ task {{{{ {key} }}}} }}}} }}}}"
 )
+PG_CREATE = PG_CREATE_TEMPLATE.format(key="id")
+PG5_CREATE = PG_CREATE_TEMPLATE.format(key="rowId")
+# The GraphQL query texts per (base) target.
+LIST_QUERY = {"ours": OURS_LIST, "postgraphile": PG_LIST, "postgraphile5": PG5_LIST}
+CREATE_QUERY = {"ours": OURS_CREATE, "postgraphile": PG_CREATE, "postgraphile5": PG5_CREATE}
+# The field holding the row's key in each target's task (v5's `id` is a node id).
+ROW_KEY = {"ours": "id", "postgraphile": "id", "postgraphile5": "rowId"}
+POSTGRAPHILES = ("postgraphile", "postgraphile5")
 
 
 @dataclass(frozen=True)
@@ -59,7 +74,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         floor_baseline="rest_list",
     ),
     Scenario("rest_get", "rest_get.lua", ("ours", "floor"), needs_ids=True, floor_baseline="rest_get"),
-    Scenario("gql_list", "gql_list.lua", ("ours", "postgraphile"), graphql=True),
+    Scenario("gql_list", "gql_list.lua", ("ours", *POSTGRAPHILES), graphql=True),
     Scenario(
         "rest_toggle",
         "rest_toggle.lua",
@@ -74,7 +89,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         writes=True,
         floor_baseline="rest_create",
     ),
-    Scenario("gql_create", "gql_create.lua", ("ours", "postgraphile"), writes=True, graphql=True),
+    Scenario("gql_create", "gql_create.lua", ("ours", *POSTGRAPHILES), writes=True, graphql=True),
 )
 BY_NAME = {s.name: s for s in SCENARIOS}
 # Targets that are the service (Scenario.targets names only "ours"); they share its
@@ -85,6 +100,11 @@ OURS_TARGETS = ("ours", "ours_pooled")
 def base_target(target: str) -> str:
     """The target whose requests `target` receives: ours for ours_pooled."""
     return "ours" if target in OURS_TARGETS else target
+
+
+def _query(queries: dict[str, str], target: str, user: str) -> str:
+    """The target's query text; PostGraphile's name the owner in a condition / input."""
+    return queries[target].format(user=user) if target in POSTGRAPHILES else queries[target]
 
 
 def _gql_body(query: str) -> str:
@@ -116,13 +136,12 @@ def user_entries(
         if scenario.needs_ids:
             entry["ids"] = ids
         if scenario.name == "gql_list":
-            query = OURS_LIST if target == "ours" else PG_LIST.format(user=uid)
-            entry["body"] = _gql_body(query)
+            entry["body"] = _gql_body(_query(LIST_QUERY, target, uid))
         if scenario.name in ("rest_create", "gql_create"):
             if scenario.name == "rest_create":
                 body = json.dumps({"title": f"bench {NUMBER}"})
             else:
-                query = OURS_CREATE if target == "ours" else PG_CREATE.format(user=uid)
+                query = _query(CREATE_QUERY, target, uid)
                 body = json.dumps({"query": query, "variables": {"title": f"bench {NUMBER}"}})
             entry["body_prefix"], entry["body_suffix"] = body.split(NUMBER)
         if scenario.graphql or scenario.writes:
@@ -152,8 +171,17 @@ def _one_request(scenario: Scenario, entry: dict[str, Any]) -> tuple[str, str, b
     )
 
 
-def check(scenario: Scenario, target: str, port: int, entry: dict[str, Any]) -> tuple[bool, str, Any]:
-    """Send one request the way the Lua script would; (ok, message, parsed response)."""
+def check(
+    scenario: Scenario,
+    target: str,
+    port: int,
+    entry: dict[str, Any],
+    expected_rows: int | None = None,
+) -> tuple[bool, str, Any]:
+    """Send one request the way the Lua script would; (ok, message, parsed response).
+
+    For gql_list, `expected_rows` is how many tasks the user's first page must hold
+    (min(50, the user's task count)); for gql_create, the new task's key must be there."""
     method, path, body = _one_request(scenario, entry)
     status, raw = http_request(port, method, path, headers=dict(entry["headers"]), body=body)
     try:
@@ -166,10 +194,20 @@ def check(scenario: Scenario, target: str, port: int, entry: dict[str, Any]) -> 
     if scenario.graphql:
         if doc.get("errors"):
             return False, f"GraphQL errors: {json.dumps(doc['errors'])[:300]}", doc
+        data = doc.get("data") or {}
         if scenario.name == "gql_list":
-            conn = doc["data"]["tasks" if target == "ours" else "allTasks"]
-            if not conn["nodes"]:
+            nodes = data["tasks" if target == "ours" else "allTasks"]["nodes"]
+            if not nodes:
                 return False, "gql_list returned no nodes", doc
+            if expected_rows is not None and len(nodes) != expected_rows:
+                return False, f"gql_list returned {len(nodes)} nodes, expected {expected_rows}", doc
+            if any(node.get(ROW_KEY[target]) is None for node in nodes):
+                return False, f"gql_list nodes lack {ROW_KEY[target]!r}", doc
+        else:
+            created = data["createTask"]
+            task = created if target == "ours" else created["task"]
+            if not task or task.get(ROW_KEY[target]) is None:
+                return False, f"createTask returned no {ROW_KEY[target]!r}: {doc}", doc
         return True, "ok", doc
     if scenario.name.startswith("rest_list"):
         if not isinstance(doc, list) or not doc:

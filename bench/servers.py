@@ -10,6 +10,7 @@ import contextlib
 import http.client
 import json
 import os
+import platform
 import shlex
 import shutil
 import signal
@@ -26,6 +27,11 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 POSTGRAPHILE_DIR = BENCH_DIR / ".postgraphile"
 POSTGRAPHILE_BIN = POSTGRAPHILE_DIR / "node_modules" / ".bin" / "postgraphile"
+# PostGraphile v5 (the amber preset), started by bench/postgraphile5_server.cjs.
+POSTGRAPHILE5_DIR = BENCH_DIR / ".postgraphile5"
+POSTGRAPHILE5_SCRIPT = BENCH_DIR / "postgraphile5_server.cjs"
+POSTGRAPHILE5_SPEC = "postgraphile@^5.1.5"
+NODE_MAJOR_FOR_V5 = 22  # postgraphile@5's engines: node >= 22
 
 
 def free_port() -> int:
@@ -82,7 +88,7 @@ def _graphql_up(port: int) -> bool:
 
 @dataclass
 class Server:
-    name: str  # ours | ours_pooled | floor | postgraphile
+    name: str  # ours | ours_pooled | floor | postgraphile (v4) | postgraphile5
     variant: str  # e.g. hs256 / eddsa for ours
     workers: int
     cmd: list[str]
@@ -356,21 +362,95 @@ def make_postgraphile(database_url: str, workers: int, log_dir: Path, pool_size:
     )
 
 
+def make_postgraphile5(
+    database_url: str, workers: int, log_dir: Path, node: str, pool_size: int = 10
+) -> Server:
+    """PostGraphile v5, amber preset, `workers` Node processes (a cluster primary forks
+    them when workers > 1, as v4's --cluster-workers does), `pool_size` connections each."""
+    port = free_port()
+    env = clean_env(
+        {
+            "NODE_ENV": "production",
+            "BENCH_PG5_DIR": str(POSTGRAPHILE5_DIR),
+            "BENCH_PG5_DB_URL": database_url,
+            "BENCH_PG5_HOST": "127.0.0.1",
+            "BENCH_PG5_PORT": str(port),
+            "BENCH_PG5_WORKERS": str(workers),
+            "BENCH_PG5_POOL_SIZE": str(pool_size),
+        }
+    )
+    return Server(
+        name="postgraphile5",
+        variant="",
+        workers=workers,
+        cmd=[node, str(POSTGRAPHILE5_SCRIPT)],
+        env=env,
+        ready=_graphql_up,
+        port=port,
+        log_path=log_dir / f"postgraphile5-w{workers}.log",
+    )
+
+
+def _node_major(node: str) -> int:
+    try:
+        out = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    version = out.stdout.strip().lstrip("v")
+    return int(version.split(".")[0]) if version[:1].isdigit() else 0
+
+
+def _npm() -> str:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("npm not found: install Node.js 18+ or pass --skip-postgraphile")
+    return npm
+
+
+def _npm_install(directory: Path, name: str, *specs: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    pkg = directory / "package.json"
+    if not pkg.exists():
+        pkg.write_text(f'{{"name": "{name}", "private": true}}\n')
+    rel = directory.relative_to(REPO_ROOT)
+    print(f"installing {' '.join(specs)} with npm into {rel} ...", file=sys.stderr)
+    subprocess.run(
+        [_npm(), "install", *specs, "--no-package-lock", "--no-audit", "--no-fund"],
+        cwd=directory,
+        check=True,
+    )
+
+
+def ensure_postgraphile5() -> tuple[str, str]:
+    """Install PostGraphile v5 into bench/.postgraphile5 (once), plus a Node 22 binary
+    (the npm package node-linux-<arch>@22) when the machine's node is older than v5
+    needs. Returns (PostGraphile version, path of the node binary to run it with)."""
+    installed = POSTGRAPHILE5_DIR / "node_modules" / "postgraphile" / "package.json"
+    if not installed.exists():
+        _npm_install(POSTGRAPHILE5_DIR, "bench-postgraphile5", POSTGRAPHILE5_SPEC)
+    node = shutil.which("node") or ""
+    if not node or _node_major(node) < NODE_MAJOR_FOR_V5:
+        arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(
+            platform.machine().lower(), "x64"
+        )
+        package = f"node-linux-{arch}"
+        node = str(POSTGRAPHILE5_DIR / "node_modules" / package / "bin" / "node")
+        if not Path(node).exists():
+            _npm_install(POSTGRAPHILE5_DIR, "bench-postgraphile5", f"{package}@{NODE_MAJOR_FOR_V5}")
+        if _node_major(node) < NODE_MAJOR_FOR_V5:
+            raise RuntimeError(f"{node} is not Node {NODE_MAJOR_FOR_V5}+; PostGraphile v5 needs it")
+    version = json.loads(installed.read_text())["version"]
+    return str(version), node
+
+
+def node_version(node: str) -> str:
+    out = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10)
+    return out.stdout.strip()
+
+
 def ensure_postgraphile() -> str:
     """Install PostGraphile v4 into bench/.postgraphile (once); return its version."""
     if not POSTGRAPHILE_BIN.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            raise RuntimeError("npm not found: install Node.js 18+ or pass --skip-postgraphile")
-        POSTGRAPHILE_DIR.mkdir(parents=True, exist_ok=True)
-        pkg = POSTGRAPHILE_DIR / "package.json"
-        if not pkg.exists():
-            pkg.write_text('{"name": "bench-postgraphile", "private": true}\n')
-        print("installing postgraphile@4 with npm into bench/.postgraphile ...", file=sys.stderr)
-        subprocess.run(
-            [npm, "install", "postgraphile@4", "--no-package-lock", "--no-audit", "--no-fund"],
-            cwd=POSTGRAPHILE_DIR,
-            check=True,
-        )
+        _npm_install(POSTGRAPHILE_DIR, "bench-postgraphile", "postgraphile@4")
     out = subprocess.run([str(POSTGRAPHILE_BIN), "--version"], capture_output=True, text=True, check=True)
     return out.stdout.strip()
