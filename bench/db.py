@@ -281,6 +281,23 @@ async def load_existing(url: str, spec: SeedSpec, *, sample_users: int = 200) ->
         await conn.close()
 
 
+async def free_connections(url: str) -> int:
+    """Connections a new client may still open: max_connections less the reserved ones
+    (superuser, and reserved_connections on PostgreSQL 16+) and those in use now."""
+    conn = await asyncpg.connect(url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT current_setting('max_connections')::int AS max,"
+            " current_setting('superuser_reserved_connections')::int"
+            " + coalesce(current_setting('reserved_connections', true)::int, 0) AS reserved,"
+            " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') AS used"
+        )
+        assert row is not None
+        return int(row["max"] - row["reserved"] - row["used"] + 1)  # + this connection
+    finally:
+        await conn.close()
+
+
 async def task_count(url: str) -> int:
     conn = await asyncpg.connect(url)
     try:

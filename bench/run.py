@@ -407,86 +407,49 @@ def _measure_workers(
     out: _Out,
     node5: str = "",
 ) -> None:
-    """Every scenario at `w` workers. All the servers run side by side (an idle one costs
-    nothing) and each measurement alternates between them, round after round, so that a
-    ratio compares figures taken minutes, not a quarter of an hour, apart: this machine's
-    speed drifts by more than the differences being measured."""
+    """Every scenario at `w` workers. The servers a scenario needs run side by side (an
+    idle one costs no CPU) and each measurement alternates between them, round after
+    round, so that a ratio compares figures taken minutes, not a quarter of an hour,
+    apart: this machine's speed drifts by more than the differences being measured.
+
+    A server starts before the first scenario that needs it and stops (after its memory
+    is read) once the last one has run: each holds up to workers x --pool-size
+    PostgreSQL connections, and all of them at once (ours, ours[eddsa], floor, both
+    PostGraphiles: 100 at 2 workers) would exceed a default max_connections of 100."""
     db.run(vacuum(url))
-    needed = {p for sc in scenarios for p in _participants(sc, targets)}
-    servers: dict[tuple[str, str], Server] = {}
+    plan = [_participants(sc, targets) for sc in scenarios]
+    last_use = {p: i for i, parts in enumerate(plan) for p in parts}
+    _check_connections(url, plan, w, args.pool_size, out)
+    log(f"\n== workers={w}")
+    servers: dict[tuple[str, str], Server] = {}  # running
+    started: dict[tuple[str, str], Server] = {}  # every server that started, for the report
+    failed: set[tuple[str, str]] = set()
     try:
-        for target, variant in sorted(needed, key=lambda p: (ALL_TARGETS.index(p[0]), p[1])):
-            server = _make_server(target, variant, w, urls[target], issuers, run_dir, args.pool_size, node5)
-            try:
-                server.start()
-            except RuntimeError as exc:
-                out.notes.append(f"{server.label} w={w} failed to start: {exc}")
-                log(f"ERROR: {out.notes[-1]}")
-                continue
-            servers[(target, variant)] = server
-        log(f"\n== workers={w}: {', '.join(s.label for s in servers.values())}")
-        for sc in scenarios:
-            ready: list[tuple[Server, str, Path]] = []
-            for target, variant in _participants(sc, targets):
-                serving = servers.get((target, variant))
-                if serving is None:
+        for i, sc in enumerate(scenarios):
+            for target, variant in plan[i]:
+                if (target, variant) in started or (target, variant) in failed:
                     continue
-                prepared = _prepare(sc, target, serving, w, info, issuers, run_dir, out)
-                if prepared is not None:
-                    ready.append((serving, target, prepared))
-            if not ready:
-                continue
-            try:
-                for server, _, data_file in ready:
-                    if args.warmup > 0:
-                        run_wrk(
-                            wrk,
-                            script=sc.script,
-                            data_file=data_file,
-                            url=f"http://127.0.0.1:{server.port}",
-                            conns=max(conns_list),
-                            threads=args.threads,
-                            duration=args.warmup,
-                        )
-                for c in conns_list:
-                    samples: dict[str, list[dict[str, Any]]] = {target: [] for _, target, _ in ready}
-                    for r in range(args.rounds):
-                        for server, target, data_file in ready if r % 2 == 0 else ready[::-1]:
-                            res = run_wrk(
-                                wrk,
-                                script=sc.script,
-                                data_file=data_file,
-                                url=f"http://127.0.0.1:{server.port}",
-                                conns=c,
-                                threads=args.threads,
-                                duration=args.duration,
-                            )
-                            samples[target].append(res)
-                    for server, target, _ in ready:
-                        row = {
-                            "scenario": sc.name,
-                            "target": target,
-                            "variant": server.variant,
-                            "workers": w,
-                            **_median_run(samples[target]),
-                        }
-                        out.runs.append(row)
-                        log(
-                            f"  {sc.name:<16} {server.label:<18} c={c:<3} {row['rps']:>9,.0f} req/s"
-                            f"  p50 {row['latency_us']['p50'] / 1000:7.2f} ms"
-                            f"  p99 {row['latency_us']['p99'] / 1000:7.2f} ms"
-                            f"  errors {report.errors_of(row)}"
-                            f"  (rounds: {', '.join(f'{x:,.0f}' for x in row['rounds_rps'])})"
-                        )
-            except MEASURE_ERRORS as exc:  # wrk failure, server died, odd response
-                out.notes.append(f"{sc.name} w={w} failed: {exc}")
-                log(f"  ERROR {sc.name}: {exc}")
-        for server in servers.values():
-            server.measure_rss()
+                server = _make_server(
+                    target, variant, w, urls[target], issuers, run_dir, args.pool_size, node5
+                )
+                try:
+                    server.start()
+                except RuntimeError as exc:
+                    failed.add((target, variant))
+                    out.notes.append(f"{server.label} w={w} failed to start: {exc}")
+                    log(f"ERROR: {out.notes[-1]}")
+                    continue
+                log(f"  started {server.label} ({server.startup_seconds:.1f}s)")
+                servers[(target, variant)] = started[(target, variant)] = server
+            _run_scenario(sc, w, targets, servers, conns_list, args, wrk, info, issuers, run_dir, out)
+            for key in [k for k in servers if last_use[k] <= i]:
+                server = servers.pop(key)
+                server.measure_rss()
+                server.stop()
     finally:
         for server in servers.values():
             server.stop()
-    for (target, variant), server in servers.items():
+    for (target, variant), server in started.items():
         out.servers.append(
             {
                 "label": server.label,
@@ -498,6 +461,104 @@ def _measure_workers(
                 "log": str(server.log_path),
             }
         )
+
+
+def _check_connections(
+    url: str, plan: list[list[tuple[str, str]]], w: int, pool_size: int, out: _Out
+) -> None:
+    """Warn when the servers running together may need more connections than PostgreSQL
+    has free: the overflow fails requests ('too many clients'), not just slows them."""
+    peak = 0
+    alive: set[tuple[str, str]] = set()
+    last_use = {p: i for i, parts in enumerate(plan) for p in parts}
+    for i, parts in enumerate(plan):
+        alive |= set(parts)
+        peak = max(peak, len(alive) * w * pool_size)
+        alive = {p for p in alive if last_use[p] > i}
+    try:
+        free = db.run(db.free_connections(url))
+    except (OSError, asyncpg.PostgresError) as exc:
+        log(f"could not read max_connections: {exc}")
+        return
+    if peak > free:
+        out.notes.append(
+            f"w={w}: the servers running together may open {peak} PostgreSQL connections,"
+            f" {free} are free (max_connections less reserved and in use): expect"
+            " 'too many clients' errors; lower --pool-size or --workers"
+        )
+        log(f"WARNING: {out.notes[-1]}")
+
+
+def _run_scenario(
+    sc: Scenario,
+    w: int,
+    targets: list[str],
+    servers: dict[tuple[str, str], Server],
+    conns_list: list[int],
+    args: argparse.Namespace,
+    wrk: str,
+    info: db.SeedInfo,
+    issuers: dict[str, Any],
+    run_dir: Path,
+    out: _Out,
+) -> None:
+    """One scenario's measurements: warm-up, then --rounds alternating rounds per
+    connection count; each target's median round goes into out.runs."""
+    ready: list[tuple[Server, str, Path]] = []
+    for target, variant in _participants(sc, targets):
+        serving = servers.get((target, variant))
+        if serving is None:
+            continue
+        prepared = _prepare(sc, target, serving, w, info, issuers, run_dir, out)
+        if prepared is not None:
+            ready.append((serving, target, prepared))
+    if not ready:
+        return
+    try:
+        for server, _, data_file in ready:
+            if args.warmup > 0:
+                run_wrk(
+                    wrk,
+                    script=sc.script,
+                    data_file=data_file,
+                    url=f"http://127.0.0.1:{server.port}",
+                    conns=max(conns_list),
+                    threads=args.threads,
+                    duration=args.warmup,
+                )
+        for c in conns_list:
+            samples: dict[str, list[dict[str, Any]]] = {target: [] for _, target, _ in ready}
+            for r in range(args.rounds):
+                for server, target, data_file in ready if r % 2 == 0 else ready[::-1]:
+                    res = run_wrk(
+                        wrk,
+                        script=sc.script,
+                        data_file=data_file,
+                        url=f"http://127.0.0.1:{server.port}",
+                        conns=c,
+                        threads=args.threads,
+                        duration=args.duration,
+                    )
+                    samples[target].append(res)
+            for server, target, _ in ready:
+                row = {
+                    "scenario": sc.name,
+                    "target": target,
+                    "variant": server.variant,
+                    "workers": w,
+                    **_median_run(samples[target]),
+                }
+                out.runs.append(row)
+                log(
+                    f"  {sc.name:<16} {server.label:<18} c={c:<3} {row['rps']:>9,.0f} req/s"
+                    f"  p50 {row['latency_us']['p50'] / 1000:7.2f} ms"
+                    f"  p99 {row['latency_us']['p99'] / 1000:7.2f} ms"
+                    f"  errors {report.errors_of(row)}"
+                    f"  (rounds: {', '.join(f'{x:,.0f}' for x in row['rounds_rps'])})"
+                )
+    except MEASURE_ERRORS as exc:  # wrk failure, server died, odd response
+        out.notes.append(f"{sc.name} w={w} failed: {exc}")
+        log(f"  ERROR {sc.name}: {exc}")
 
 
 def _prepare(
