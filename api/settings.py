@@ -172,6 +172,9 @@ class Settings(BaseSettings):
     live_queue_size: Annotated[int, _between(1, 100_000)] = 256
     live_replay_events: Annotated[int, _between(1, 1_000_000)] = 10_000
     live_keepalive_seconds: Annotated[float, _between(1.0, 3600.0)] = 15.0
+    # Build the fast paths (schema/fast/); false builds the stock Strawberry/graphql-core/
+    # FastAPI path instead, to try a new library release or to rule the shortcuts out.
+    fast_paths: Flag = True
     # Set when no auth is configured outside production: a generated local secret.
     dev_secret_generated: bool = False
 
