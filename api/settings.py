@@ -8,12 +8,23 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from dotenv import find_dotenv, load_dotenv
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from db.url import DatabaseURL, DatabaseURLError
 
@@ -30,6 +41,8 @@ DEFAULT_CORS_ORIGINS = (
     "http://127.0.0.1:5173",
 )
 DEV_SECRET_FILE = "dev-jwt-secret"
+# Fields worked out from the others, never read from a variable of their own.
+_DERIVED = frozenset({"jwt_issuer_explicit", "jwt_audience_explicit", "dev_secret_generated"})
 
 
 class SettingsError(Exception):
@@ -38,53 +51,258 @@ class SettingsError(Exception):
         self.problems = problems
 
 
-@dataclass(frozen=True)
-class Settings:
-    app_env: AppEnv = "development"
-    database_url: DatabaseURL | None = None
+# -- One variable's value ------------------------------------------------------------------
+# Validators name the variable (the field's name in capitals) in a finished line; lines of
+# one error are separate problems.
+
+
+def _variable(info: ValidationInfo) -> str:
+    return (info.field_name or "").upper()
+
+
+def _problem(*lines: str) -> PydanticCustomError:
+    # The line goes in as context: a value's braces are not a template of its own.
+    return PydanticCustomError("setting", "{line}", {"line": "\n".join(lines)})
+
+
+def _production(info: ValidationInfo) -> bool:
+    """APP_ENV (validated before the field asking) is production; a bad APP_ENV is not."""
+    return info.data.get("app_env") == "production"
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _flag(value: Any, info: ValidationInfo) -> Any:
+    if not isinstance(value, str):
+        return value
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise _problem(f"{_variable(info)} must be true or false (got {value!r})")
+
+
+def _between(low: N, high: N) -> AfterValidator:
+    def check(value: N, info: ValidationInfo) -> N:
+        if not low <= value <= high:
+            raise _problem(f"{_variable(info)} must be between {low} and {high} (got {value})")
+        return value
+
+    return AfterValidator(check)
+
+
+def _http_url(value: str, info: ValidationInfo) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _problem(f"{_variable(info)} must be an http(s) URL (got {value!r})")
+    return value.rstrip("/")
+
+
+def _database_url(value: Any, info: ValidationInfo) -> DatabaseURL | None:
+    """db/url.py's translation of a pasted URL (Neon, Supabase, Prisma flags)."""
+    if value is None or isinstance(value, DatabaseURL):
+        return value
+    try:
+        return DatabaseURL.parse(value)
+    except DatabaseURLError as error:
+        raise _problem(f"{_variable(info)}: {error}") from None
+
+
+Flag = Annotated[bool, BeforeValidator(_flag)]
+HttpURL = Annotated[str, AfterValidator(_http_url)]
+PostgresURL = Annotated[DatabaseURL | None, PlainValidator(_database_url)]
+
+
+def _from_others() -> Any:
+    """The default of a setting whose validator works it out from the settings above it."""
+    return Field(default=None, validate_default=True)
+
+
+class Settings(BaseSettings):
+    """The service's settings: one field per variable (its name in capitals).
+
+    Fields are validated in this order, and a validator sees the fields above it:
+    APP_ENV comes first, and a setting defaulting from another comes after it.
+    """
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid")
+
+    app_env: Annotated[AppEnv, BeforeValidator(_lower)] = "development"
+    database_url: PostgresURL = _from_others()
     # A direct (unpooled) URL for migrations, when DATABASE_URL goes through a pooler.
-    database_direct_url: DatabaseURL | None = None
-    db_pooler: Pooler = "auto"
+    database_direct_url: PostgresURL = None
+    db_pooler: Annotated[Pooler, BeforeValidator(_lower)] = "auto"
     data_dir: Path = Path(".data")
-    better_auth_url: str | None = None
-    better_auth_secret: str | None = None
-    jwt_jwks_url: str | None = None
-    jwt_issuer: str | None = None
-    jwt_audience: str | None = None
+    better_auth_url: HttpURL | None = None
+    jwt_jwks_url: HttpURL | None = _from_others()
+    better_auth_secret: str | None = _from_others()
+    jwt_issuer: str | None = _from_others()
+    jwt_audience: str | None = _from_others()
     # HS256 tokens must carry iss/aud only when these were set explicitly.
     jwt_issuer_explicit: bool = False
     jwt_audience_explicit: bool = False
-    jwt_leeway_seconds: int = 30
-    jwks_cache_seconds: int = 300
-    jwks_min_refresh_seconds: float = 5.0
-    jwks_fetch_timeout_seconds: float = 3.0
-    cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
-    db_pool_min_size: int = 1
-    db_pool_max_size: int = 10
-    db_connect_timeout_seconds: float = 3.0
-    db_acquire_timeout_seconds: float = 3.0
-    db_statement_timeout_seconds: float = 5.0
-    migrate_on_start: bool = True
-    shutdown_drain_seconds: float = 3.0
-    shutdown_timeout_seconds: float = 10.0
+    jwt_leeway_seconds: Annotated[int, _between(0, 600)] = 30
+    jwks_cache_seconds: Annotated[int, _between(1, 86400)] = 300
+    jwks_min_refresh_seconds: Annotated[float, _between(0.0, 3600.0)] = 5.0
+    jwks_fetch_timeout_seconds: Annotated[float, _between(0.1, 60.0)] = 3.0
+    cors_origins: tuple[str, ...] = _from_others()
+    db_pool_min_size: Annotated[int, _between(0, 100)] = 1
+    db_pool_max_size: Annotated[int, _between(1, 200)] = 10
+    db_connect_timeout_seconds: Annotated[float, _between(0.1, 300.0)] = 3.0
+    db_acquire_timeout_seconds: Annotated[float, _between(0.1, 300.0)] = 3.0
+    db_statement_timeout_seconds: Annotated[float, _between(0.1, 3600.0)] = 5.0
+    migrate_on_start: Flag = True
+    shutdown_drain_seconds: Annotated[float, _between(0.0, 600.0)] = 3.0
+    shutdown_timeout_seconds: Annotated[float, _between(0.0, 3600.0)] = 10.0
     # Request logs and metrics (api/observability.py).
-    log_format: LogFormat = "text"
-    access_log: bool = True
-    metrics_enabled: bool = True
+    log_format: Annotated[LogFormat, BeforeValidator(_lower)] = "text"
+    access_log: Flag = True
     metrics_token: str | None = None
+    metrics_enabled: Flag = _from_others()
     # Developer tools (api/docs.py; README "GraphiQL and API docs").
-    graphql_ide: bool = True
-    graphql_introspection: bool = True
-    api_docs: bool = True
+    graphql_introspection: Flag = True
+    graphql_ide: Flag = _from_others()
+    api_docs: Flag = _from_others()
     # Live updates (db/live.py, README "Live updates"): GraphQL subscriptions and SSE.
-    live_updates: bool = True
-    live_max_streams: int = 1000
-    live_max_streams_per_user: int = 10
-    live_queue_size: int = 256
-    live_replay_events: int = 10_000
-    live_keepalive_seconds: float = 15.0
+    live_updates: Flag = True
+    live_max_streams: Annotated[int, _between(1, 1_000_000)] = 1000
+    live_max_streams_per_user: Annotated[int, _between(1, 10_000)] = 10
+    live_queue_size: Annotated[int, _between(1, 100_000)] = 256
+    live_replay_events: Annotated[int, _between(1, 1_000_000)] = 10_000
+    live_keepalive_seconds: Annotated[float, _between(1.0, 3600.0)] = 15.0
+    # Build the fast paths (schema/fast/); false builds the stock Strawberry/graphql-core/
+    # FastAPI path instead, to try a new library release or to rule the shortcuts out.
+    fast_paths: Flag = True
     # Set when no auth is configured outside production: a generated local secret.
-    dev_secret_generated: bool = field(default=False)
+    dev_secret_generated: bool = False
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings() reads the variables, from the environment (.env loaded into it)
+        # or from a given mapping, and passes them in by field name.
+        return (init_settings,)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _note_explicit_claims(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {
+                **data,
+                "jwt_issuer_explicit": data.get("jwt_issuer") is not None,
+                "jwt_audience_explicit": data.get("jwt_audience") is not None,
+            }
+        return data
+
+    @field_validator("database_url")
+    @classmethod
+    def _production_needs_a_database(
+        cls, url: DatabaseURL | None, info: ValidationInfo
+    ) -> DatabaseURL | None:
+        if url is None and _production(info):
+            raise _problem("APP_ENV=production needs DATABASE_URL (the embedded database is for development)")
+        return url
+
+    @field_validator("database_direct_url")
+    @classmethod
+    def _direct_means_unpooled(cls, url: DatabaseURL | None) -> DatabaseURL | None:
+        if url is not None and url.pooled:
+            raise _problem(
+                "DATABASE_DIRECT_URL must not go through a pooler (it has pgbouncer=true or a pooler host)"
+            )
+        return url
+
+    @field_validator("jwt_jwks_url", mode="before")
+    @classmethod
+    def _jwks_from_better_auth(cls, url: str | None, info: ValidationInfo) -> str | None:
+        base = info.data.get("better_auth_url")
+        return f"{base}/api/auth/jwks" if url is None and base is not None else url
+
+    @field_validator("better_auth_secret")
+    @classmethod
+    def _production_needs_auth(cls, secret: str | None, info: ValidationInfo) -> str | None:
+        if _production(info) and secret is not None and len(secret) < 32:
+            raise _problem("BETTER_AUTH_SECRET must be at least 32 characters in production")
+        if _production(info) and secret is None and info.data.get("jwt_jwks_url") is None:
+            raise _problem(
+                "APP_ENV=production needs BETTER_AUTH_URL (JWKS) or BETTER_AUTH_SECRET (HS256):"
+                " refusing to start without a way to verify tokens"
+            )
+        return secret
+
+    @field_validator("jwt_issuer", "jwt_audience")
+    @classmethod
+    def _claims_from_better_auth(cls, claim: str | None, info: ValidationInfo) -> str | None:
+        claim = claim or info.data.get("better_auth_url")
+        jwks_needs_both = info.field_name == "jwt_audience" and info.data.get("jwt_jwks_url")
+        if jwks_needs_both and (claim is None or info.data.get("jwt_issuer") is None):
+            raise _problem("JWT_JWKS_URL is set: also set BETTER_AUTH_URL or JWT_ISSUER and JWT_AUDIENCE")
+        return claim
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, raw: Any, info: ValidationInfo) -> Any:
+        if raw is None:
+            return () if _production(info) else DEFAULT_CORS_ORIGINS
+        if not isinstance(raw, str):
+            return raw
+        origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+        bad = [o for o in origins if o != "*" and urlsplit(o).scheme not in ("http", "https")]
+        if bad:
+            raise _problem(*(f"CORS_ORIGINS entries must be http(s) origins or * (got {o!r})" for o in bad))
+        return origins
+
+    @field_validator("db_pool_max_size")
+    @classmethod
+    def _pool_sizes_in_order(cls, largest: int, info: ValidationInfo) -> int:
+        smallest = info.data.get("db_pool_min_size")
+        if smallest is not None and smallest > largest:
+            raise _problem(f"DB_POOL_MIN_SIZE ({smallest}) must not exceed DB_POOL_MAX_SIZE ({largest})")
+        return largest
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_token_in_production(cls, token: str | None, info: ValidationInfo) -> str | None:
+        if token is not None and _production(info) and len(token) < 16:
+            raise _problem("METRICS_TOKEN must be at least 16 characters in production")
+        return token
+
+    @field_validator("metrics_enabled", mode="before")
+    @classmethod
+    def _metrics_by_default(cls, enabled: Any, info: ValidationInfo) -> Any:
+        # In production /metrics is served without a token only when asked for explicitly.
+        if enabled is None:
+            return not _production(info) or info.data.get("metrics_token") is not None
+        return enabled
+
+    @field_validator("graphql_ide", "api_docs", mode="before")
+    @classmethod
+    def _tools_outside_production(cls, on: Any, info: ValidationInfo) -> Any:
+        # GraphiQL and /docs, /redoc are off in production unless asked for; introspection
+        # stays on everywhere (README "GraphiQL and API docs" says why). GraphiQL also
+        # follows introspection, which it reads the schema by.
+        if on is None:
+            follows = info.field_name != "graphql_ide" or info.data.get("graphql_introspection", True)
+            return not _production(info) and follows
+        return on
+
+    @field_validator("graphql_ide")
+    @classmethod
+    def _ide_needs_introspection(cls, on: bool, info: ValidationInfo) -> bool:
+        if on and info.data.get("graphql_introspection") is False:
+            raise _problem(
+                "GRAPHQL_IDE=true needs GRAPHQL_INTROSPECTION=true"
+                " (GraphiQL reads the schema by introspection)"
+            )
+        return on
 
     @property
     def is_production(self) -> bool:
@@ -110,196 +328,41 @@ class Settings:
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
-    """Settings from `env` (default: the process environment plus ./.env)."""
+    """Settings from `env` (default: the process environment plus ./.env).
+
+    A variable that is unset, empty or blank takes its default.
+    """
     if env is None:
         if dotenv:
             # usecwd: the .env of the directory the service is started in (or a parent),
-            # not one found upwards from wherever this package is installed.
+            # not one found upwards from wherever this package is installed. Loaded into
+            # the environment (which wins), as worker processes and prometheus-client's
+            # PROMETHEUS_MULTIPROC_DIR read it there.
             load_dotenv(find_dotenv(usecwd=True), override=False)
         env = os.environ
-    return _parse(env)
+    variables = (name for name in Settings.model_fields if name not in _DERIVED)
+    given = {name: env.get(name.upper(), "").strip() for name in variables}
+    try:
+        return Settings.model_validate({name: value for name, value in given.items() if value})
+    except ValidationError as error:
+        raise SettingsError([line for e in error.errors() for line in _lines(e)]) from None
 
 
-def _parse(env: Mapping[str, str]) -> Settings:
-    problems: list[str] = []
-
-    def get(name: str) -> str | None:
-        value = env.get(name, "").strip()
-        return value or None
-
-    def number(name: str, default: N, low: N, high: N) -> N:
-        """An int or float setting (the type of `default`), within [low, high]."""
-        raw = get(name)
-        if raw is None:
-            return default
-        kind = type(default)
-        try:
-            value = kind(raw)
-        except ValueError:
-            article = "an integer" if kind is int else "a number"
-            problems.append(f"{name} must be {article} (got {raw!r})")
-            return default
-        if not low <= value <= high:
-            problems.append(f"{name} must be between {low} and {high} (got {value})")
-        return value
-
-    def http_url(name: str) -> str | None:
-        raw = get(name)
-        if raw is None:
-            return None
-        parts = urlsplit(raw)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            problems.append(f"{name} must be an http(s) URL (got {raw!r})")
-            return None
-        return raw.rstrip("/")
-
-    app_env = (get("APP_ENV") or "development").lower()
-    if app_env not in ("development", "test", "production"):
-        problems.append(f"APP_ENV must be development, test or production (got {app_env!r})")
-        app_env = "development"
-
-    def database(name: str) -> DatabaseURL | None:
-        raw = get(name)
-        if raw is None:
-            return None
-        try:
-            return DatabaseURL.parse(raw)
-        except DatabaseURLError as error:
-            problems.append(f"{name}: {error}")
-            return None
-
-    database_url = database("DATABASE_URL")
-    direct_url = database("DATABASE_DIRECT_URL")
-    if direct_url is not None and direct_url.pooled:
-        problems.append(
-            "DATABASE_DIRECT_URL must not go through a pooler (it has pgbouncer=true or a pooler host)"
-        )
-    pooler = (get("DB_POOLER") or "auto").lower()
-    if pooler not in ("auto", "transaction", "none"):
-        problems.append(f"DB_POOLER must be auto, transaction or none (got {pooler!r})")
-        pooler = "auto"
-
-    better_auth_url = http_url("BETTER_AUTH_URL")
-    secret = get("BETTER_AUTH_SECRET")
-    if secret is not None and app_env == "production" and len(secret) < 32:
-        problems.append("BETTER_AUTH_SECRET must be at least 32 characters in production")
-    jwks_url = http_url("JWT_JWKS_URL")
-    if jwks_url is None and better_auth_url is not None and get("JWT_JWKS_URL") is None:
-        jwks_url = f"{better_auth_url}/api/auth/jwks"
-    issuer, audience = get("JWT_ISSUER"), get("JWT_AUDIENCE")
-
-    origins_raw = get("CORS_ORIGINS")
-    origins: tuple[str, ...] = () if app_env == "production" else DEFAULT_CORS_ORIGINS
-    if origins_raw is not None:
-        origins = tuple(o.strip().rstrip("/") for o in origins_raw.split(",") if o.strip())
-        for origin in origins:
-            if origin != "*" and urlsplit(origin).scheme not in ("http", "https"):
-                problems.append(f"CORS_ORIGINS entries must be http(s) origins or * (got {origin!r})")
-
-    n_problems_before_pool = len(problems)
-    pool_min = number("DB_POOL_MIN_SIZE", 1, 0, 100)
-    pool_max = number("DB_POOL_MAX_SIZE", 10, 1, 200)
-    if len(problems) == n_problems_before_pool and pool_min > pool_max:
-        problems.append(f"DB_POOL_MIN_SIZE ({pool_min}) must not exceed DB_POOL_MAX_SIZE ({pool_max})")
-
-    def flag(name: str) -> bool | None:
-        """A true/false setting; None when unset."""
-        raw = get(name)
-        if raw is None:
-            return None
-        if raw.lower() in ("true", "1", "yes"):
-            return True
-        if raw.lower() in ("false", "0", "no"):
-            return False
-        problems.append(f"{name} must be true or false (got {raw!r})")
-        return None
-
-    log_format = (get("LOG_FORMAT") or "text").lower()
-    if log_format not in ("text", "json"):
-        problems.append(f"LOG_FORMAT must be text or json (got {log_format!r})")
-        log_format = "text"
-    metrics_token = get("METRICS_TOKEN")
-    if metrics_token is not None and app_env == "production" and len(metrics_token) < 16:
-        problems.append("METRICS_TOKEN must be at least 16 characters in production")
-    # In production /metrics is served without a token only when asked for explicitly.
-    metrics_enabled = flag("METRICS_ENABLED")
-    if metrics_enabled is None:
-        metrics_enabled = app_env != "production" or metrics_token is not None
-    # GraphiQL and /docs, /redoc are off in production unless asked for; introspection
-    # stays on everywhere (README "GraphiQL and API docs" says why).
-    graphql_introspection = flag("GRAPHQL_INTROSPECTION") is not False
-    graphql_ide = flag("GRAPHQL_IDE")
-    if graphql_ide and not graphql_introspection:
-        problems.append(
-            "GRAPHQL_IDE=true needs GRAPHQL_INTROSPECTION=true (GraphiQL reads the schema by introspection)"
-        )
-    if graphql_ide is None:
-        graphql_ide = app_env != "production" and graphql_introspection
-    api_docs = flag("API_DOCS")
-
-    migrate_raw = (get("MIGRATE_ON_START") or "true").lower()
-    if migrate_raw not in ("true", "false", "1", "0", "yes", "no"):
-        problems.append(f"MIGRATE_ON_START must be true or false (got {migrate_raw!r})")
-
-    live_raw = (get("LIVE_UPDATES") or "true").lower()
-    if live_raw not in ("true", "false", "1", "0", "yes", "no"):
-        problems.append(f"LIVE_UPDATES must be true or false (got {live_raw!r})")
-
-    settings = Settings(
-        app_env=app_env,  # type: ignore[arg-type]
-        database_url=database_url,
-        data_dir=Path(get("DATA_DIR") or ".data"),
-        better_auth_url=better_auth_url,
-        better_auth_secret=secret,
-        jwt_jwks_url=jwks_url,
-        jwt_issuer=issuer or better_auth_url,
-        jwt_audience=audience or better_auth_url,
-        jwt_issuer_explicit=issuer is not None,
-        jwt_audience_explicit=audience is not None,
-        jwt_leeway_seconds=number("JWT_LEEWAY_SECONDS", 30, 0, 600),
-        jwks_cache_seconds=number("JWKS_CACHE_SECONDS", 300, 1, 86400),
-        jwks_min_refresh_seconds=number("JWKS_MIN_REFRESH_SECONDS", 5.0, 0.0, 3600.0),
-        jwks_fetch_timeout_seconds=number("JWKS_FETCH_TIMEOUT_SECONDS", 3.0, 0.1, 60.0),
-        cors_origins=origins,
-        db_pool_min_size=pool_min,
-        db_pool_max_size=pool_max,
-        database_direct_url=direct_url,
-        db_pooler=pooler,  # type: ignore[arg-type]
-        db_connect_timeout_seconds=number("DB_CONNECT_TIMEOUT_SECONDS", 3.0, 0.1, 300.0),
-        db_acquire_timeout_seconds=number("DB_ACQUIRE_TIMEOUT_SECONDS", 3.0, 0.1, 300.0),
-        db_statement_timeout_seconds=number("DB_STATEMENT_TIMEOUT_SECONDS", 5.0, 0.1, 3600.0),
-        migrate_on_start=migrate_raw in ("true", "1", "yes"),
-        shutdown_drain_seconds=number("SHUTDOWN_DRAIN_SECONDS", 3.0, 0.0, 600.0),
-        shutdown_timeout_seconds=number("SHUTDOWN_TIMEOUT_SECONDS", 10.0, 0.0, 3600.0),
-        live_updates=live_raw not in ("false", "0", "no"),
-        live_max_streams=number("LIVE_MAX_STREAMS", 1000, 1, 1_000_000),
-        live_max_streams_per_user=number("LIVE_MAX_STREAMS_PER_USER", 10, 1, 10_000),
-        live_queue_size=number("LIVE_QUEUE_SIZE", 256, 1, 100_000),
-        live_replay_events=number("LIVE_REPLAY_EVENTS", 10_000, 1, 1_000_000),
-        live_keepalive_seconds=number("LIVE_KEEPALIVE_SECONDS", 15.0, 1.0, 3600.0),
-        log_format=log_format,  # type: ignore[arg-type]
-        access_log=flag("ACCESS_LOG") is not False,
-        metrics_enabled=metrics_enabled,
-        metrics_token=metrics_token,
-        graphql_ide=graphql_ide,
-        graphql_introspection=graphql_introspection,
-        api_docs=app_env != "production" if api_docs is None else api_docs,
-    )
-    if settings.jwt_jwks_url is not None and (settings.jwt_issuer is None or settings.jwt_audience is None):
-        problems.append("JWT_JWKS_URL is set: also set BETTER_AUTH_URL or JWT_ISSUER and JWT_AUDIENCE")
-    if settings.is_production:
-        if not settings.auth_configured:
-            problems.append(
-                "APP_ENV=production needs BETTER_AUTH_URL (JWKS) or BETTER_AUTH_SECRET (HS256):"
-                " refusing to start without a way to verify tokens"
-            )
-        if settings.database_url is None:
-            problems.append(
-                "APP_ENV=production needs DATABASE_URL (the embedded database is for development)"
-            )
-    if problems:
-        raise SettingsError(problems)
-    return settings
+def _lines(error: ErrorDetails) -> list[str]:
+    """Pydantic's error as the project's lines: `VARIABLE must be ... (got ...)`."""
+    variable = str(error["loc"][0]).upper() if error["loc"] else ""
+    got = error["input"]
+    kind = error["type"]
+    if kind == "setting":
+        return str(error["msg"]).split("\n")
+    if kind in ("int_parsing", "int_from_float"):
+        return [f"{variable} must be an integer (got {got!r})"]
+    if kind == "float_parsing":
+        return [f"{variable} must be a number (got {got!r})"]
+    if kind == "literal_error":
+        choices = str(error.get("ctx", {}).get("expected", "")).replace("'", "")
+        return [f"{variable} must be {choices} (got {got!r})"]
+    return [f"{variable}: {error['msg']} (got {got!r})"]
 
 
 def with_dev_secret(settings: Settings) -> Settings:
@@ -313,4 +376,5 @@ def with_dev_secret(settings: Settings) -> Settings:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
 
-    return replace(settings, better_auth_secret=path.read_text().strip(), dev_secret_generated=True)
+    update = {"better_auth_secret": path.read_text().strip(), "dev_secret_generated": True}
+    return settings.model_copy(update=update)

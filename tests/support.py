@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -57,7 +57,7 @@ def auth(token: str) -> dict[str, str]:
 
 def settings_for(database: DatabaseURL, **env: str) -> Settings:
     base = {"APP_ENV": "test", "DB_POOL_MAX_SIZE": "5", "MIGRATE_ON_START": "false"}
-    return replace(load_settings({**base, **env}), database_url=database)
+    return load_settings({**base, **env}).model_copy(update={"database_url": database})
 
 
 class LiveServer:

@@ -9,7 +9,6 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from typing import Any, cast
 
 import asyncpg
@@ -209,10 +208,7 @@ def test_through_pgbouncer_with_a_direct_url_for_listen(
         _unavailable(str(error))
     try:
         pooled = bouncer.url_for(database.database, mark_pooled=True)
-        settings = replace(
-            settings_for(pooled, BETTER_AUTH_SECRET=HS_SECRET, DATABASE_DIRECT_URL=database.url),
-            database_url=pooled,
-        )
+        settings = settings_for(pooled, BETTER_AUTH_SECRET=HS_SECRET, DATABASE_DIRECT_URL=database.url)
         assert settings.db_pooled
         user = unique_user("bounced")
         token = hs_token(user)
