@@ -83,6 +83,8 @@ class Settings:
     live_queue_size: int = 256
     live_replay_events: int = 10_000
     live_keepalive_seconds: float = 15.0
+    # The shortcuts of schema/fast (listed there); false: stock Strawberry/FastAPI/Starlette.
+    fast_paths: bool = True
     # Set when no auth is configured outside production: a generated local secret.
     dev_secret_generated: bool = field(default=False)
 
@@ -284,6 +286,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         graphql_ide=graphql_ide,
         graphql_introspection=graphql_introspection,
         api_docs=app_env != "production" if api_docs is None else api_docs,
+        fast_paths=flag("FAST_PATHS") is not False,
     )
     if settings.jwt_jwks_url is not None and (settings.jwt_issuer is None or settings.jwt_audience is None):
         problems.append("JWT_JWKS_URL is set: also set BETTER_AUTH_URL or JWT_ISSUER and JWT_AUDIENCE")
