@@ -25,6 +25,7 @@ import uvicorn
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from api.embedded import EmbeddedPostgres, EmbeddedPostgresError, open_embedded_postgres
+from api.gc_tuning import tune_for_serving
 from api.settings import Settings, SettingsError, load_settings, with_dev_secret
 from db.url import DatabaseURL
 
@@ -194,7 +195,13 @@ def worker_app() -> FastAPI:
 
     settings = load_settings()
     configure_logging(settings=settings)
-    return app_factory(settings)
+    app = app_factory(settings)
+    if settings.fast_paths:
+        # Here, in the serving process once its imports are done and the app is built,
+        # just before uvicorn starts it: what is frozen is what lives as long as the
+        # process. (What the app's start-up opens later, the pool, is a few objects.)
+        tune_for_serving()
+    return app
 
 
 class _Server(uvicorn.Server):

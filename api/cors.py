@@ -1,39 +1,18 @@
-"""CORS for browsers, at no cost to callers that are not browsers.
-
-Starlette's CORSMiddleware does its work for every request: it parses the headers,
-wraps the response and rebuilds its headers, to add `Vary: Origin` even when the
-request carries no Origin. Server-side callers (Next.js server components and
-actions, mobile apps, other services) never send one, and for them that work was
-~15 µs of a ~145 µs request here. Without an Origin this adds the same `Vary:
-Origin` directly; with one, Starlette's middleware does everything as before.
-"""
+"""CORS for browsers: Starlette's middleware, refusing preflights in this API's JSON
+error shape. FastCORS (FAST_PATHS=true) also lets requests without an Origin skip it
+(schema/fast/cors.py)."""
 
 from __future__ import annotations
 
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.datastructures import Headers
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
 
 from schema.errors import error_response
-
-_VARY_ORIGIN = (b"vary", b"Origin")
+from schema.fast.cors import SkipCORSWithoutOrigin
 
 
 class CORS(CORSMiddleware):
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or any(name == b"origin" for name, _ in scope["headers"]):
-            await super().__call__(scope, receive, send)
-            return
-
-        async def send_varying(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                # Caches must not hand this answer (no CORS headers) to a browser.
-                message["headers"] = [*message.get("headers", ()), _VARY_ORIGIN]
-            await send(message)
-
-        await self.app(scope, receive, send_varying)
-
     def preflight_response(self, request_headers: Headers) -> Response:
         """Starlette's answer, but a refusal in this API's JSON error shape (it says
         "Disallowed CORS origin" etc. in plain text)."""
@@ -50,3 +29,7 @@ class CORS(CORSMiddleware):
             f"CORS preflight refused: this {what} is not allowed. Allowed origins are set by CORS_ORIGINS.",
             headers=headers,
         )
+
+
+class FastCORS(SkipCORSWithoutOrigin, CORS):
+    """CORS, skipped by requests without an Origin (which get `Vary: Origin` directly)."""

@@ -16,7 +16,10 @@ Strawberry 0.341 answers only `application/json`, always 200, always with `data`
 
 In a browser (GET with `Accept: text/html`) the endpoint is GraphiQL, served with its
 files from this service (api/docs.py) when GRAPHQL_IDE is on, a 404 otherwise. With
-GRAPHQL_INTROSPECTION=false, `__schema` and `__type` fail validation, over WebSocket too."""
+GRAPHQL_INTROSPECTION=false, `__schema` and `__type` fail validation, over WebSocket too.
+
+With FAST_PATHS on (the default) a POST of one JSON operation takes the short path of
+schema/fast/http.py; with it off, every request goes through Strawberry's run()."""
 
 from __future__ import annotations
 
@@ -33,14 +36,16 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
 
 from api.deps import build_context
 from api.docs import graphiql_page
 from schema.context import RequestContext
 from schema.errors import JSON_NUMBER_TOO_LONG, transport_error
-from schema.schema import app_validation_rules, schema
+from schema.fast.http import PlainPostShortcut
+from schema.schema import app_validation_rules
 
 JSON = "application/json"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -137,61 +142,14 @@ class TaskGraphQL(GraphQL[RequestContext, None]):
     async def run(self, *args: Any, **kwargs: Any) -> Any:
         # Strawberry answers refused requests in plain text; this API's errors are JSON.
         try:
-            request = args[0] if args else kwargs.get("request")
-            if isinstance(request, Request) and _plain_json_post(request) and len(args) + len(kwargs) == 1:
-                return await self._run_plain_post(request)
             return await super().run(*args, **kwargs)
         except HTTPException as error:
             return transport_error(error.status_code, error.reason)
 
-    async def _run_plain_post(self, request: Request) -> Response:
-        """The everyday request (a POST of one JSON operation) through Strawberry's own
-        steps: its execute_single, process_result and create_response. It skips what
-        cannot apply to such a request in this schema (WebSocket and GraphiQL checks,
-        content-type parsing, streaming and batching, which has no subscriptions or
-        incremental delivery): ~15 µs of a ~410 µs list request. Anything out of the
-        ordinary goes to Strawberry's full run(), which reads the same cached body."""
-        body = await request.body()  # its failures (a body over the limit) propagate as before
-        try:
-            data = self.decode_json(body)
-        except HTTPException:
-            raise
-        except Exception:  # not JSON, not UTF-8, ...: Strawberry's own answer
-            return await super().run(request)
-        if not isinstance(data, dict) or not data.keys() <= _OPERATION_KEYS:
-            return await super().run(request)
-        query, variables, extensions = data.get("query"), data.get("variables"), data.get("extensions")
-        operation_name = data.get("operationName")
-        if not (
-            isinstance(query, str)
-            and isinstance(variables, dict | None)
-            and isinstance(extensions, dict | None)
-            and isinstance(operation_name, str | None)
-        ):
-            return await super().run(request)
-        sub_response = await self.get_sub_response(request)
-        result = await self.execute_single(
-            request=request,
-            request_adapter=self.request_adapter_class(request),
-            sub_response=sub_response,
-            context=await self.get_context(request, response=sub_response),
-            root_value=None,
-            request_data=GraphQLRequestData(
-                query=query,
-                variables=variables,
-                operation_name=operation_name,
-                extensions=extensions,
-                protocol="http",
-            ),
-        )
-        response_data = await self.process_result(request, result)
-        if result.errors:
-            self._handle_errors(result.errors, response_data)
-        return self.create_response(response_data, sub_response)
 
-
-_OPERATION_KEYS = frozenset({"query", "variables", "operationName", "extensions"})
-_STREAMING_ACCEPTS = ("multipart/", "text/event-stream")
+class FastTaskGraphQL(TaskGraphQL, PlainPostShortcut):
+    """TaskGraphQL, with the short path for plain JSON POSTs (schema/fast/http.py)
+    between its run() and Strawberry's."""
 
 
 def is_request_error(result: ExecutionResult) -> bool:
@@ -250,16 +208,9 @@ def response_media_type(accept: str | None) -> str:
     return JSON
 
 
-def _plain_json_post(request: Request) -> bool:
-    """POST, Content-Type exactly application/json, no streaming response asked for."""
-    if request.method != "POST" or request.headers.get("content-type") != "application/json":
-        return False
-    accept = request.headers.get("accept", "")
-    return not any(kind in accept for kind in _STREAMING_ACCEPTS)
-
-
-def graphql_route(path: str = "/graphql") -> Route:
+def graphql_route(schema: BaseSchema, path: str = "/graphql", *, fast_paths: bool = True) -> Route:
     """GET (queries, GraphiQL in a browser) and POST; other methods get 405 with Allow."""
-    route = Route(path, TaskGraphQL(schema, graphql_ide="graphiql"), methods=["GET", "POST"])
+    view = (FastTaskGraphQL if fast_paths else TaskGraphQL)(schema, graphql_ide="graphiql")
+    route = Route(path, view, methods=["GET", "POST"])
     route.methods = {"GET", "POST"}  # Starlette adds HEAD to GET routes; Strawberry refuses it
     return route

@@ -9,13 +9,14 @@ from typing import Any
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import MaxTokensLimiter, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from schema.errors import with_code
-from schema.fast_execution import FastListExecutor
+from schema.fast.caches import BoundedParserCache, LimitedValidationCache
+from schema.fast.execution import FastListExecutor
 from schema.limits import CostRule, SingleOperationRule
 from schema.mutation import Mutation
 from schema.query import Query
@@ -31,31 +32,31 @@ _ALIAS_RULE = create_validator(MAX_ALIASES)
 _LIMIT_RULES = (_ALIAS_RULE, CostRule)
 _LIMIT_RULES_UNNAMED = (*_LIMIT_RULES, SingleOperationRule)
 # Rules the app serving the request adds (api/graphql.py sets them for each app, e.g.
-# NoSchemaIntrospectionCustomRule when GRAPHQL_INTROSPECTION=false): the schema is one
-# per process, its apps may differ. Part of the validation cache's key, like the rest.
+# NoSchemaIntrospectionCustomRule when GRAPHQL_INTROSPECTION=false): they follow the
+# app's settings, not the schema. Part of the validation cache's key, like the rest.
 app_validation_rules: ContextVar[tuple[type[ASTValidationRule], ...]] = ContextVar(
     "app_validation_rules", default=()
 )
 
 
-class BoundedParserCache(ParserCache):
-    """ParserCache that also caps the document's tokens before parsing it (what
-    MaxTokensLimiter does): one extension's per-request hooks instead of two."""
+def limit_rules(context: ExecutionContext) -> tuple[type[ASTValidationRule], ...]:
+    """The rules added to graphql-core's for this request: the document limits, one
+    operation unless operationName was given, and the app's own rules."""
+    # Strawberry keeps the operationName the request gave only in a private attribute
+    # (its public operation_name falls back to the document's first operation): read
+    # on both paths, listed in schema/fast/__init__.py.
+    extra = _LIMIT_RULES if context._provided_operation_name else _LIMIT_RULES_UNNAMED
+    return (*extra, *app_validation_rules.get())
 
-    def on_parse(self) -> Iterator[None]:
-        self.execution_context.parse_options["max_tokens"] = MAX_TOKENS
-        yield from super().on_parse()
 
-
-class LimitedValidationCache(ValidationCache):
-    """ValidationCache that also applies the limits of schema/limits.py and the alias
-    limit (what AddValidationRules does)."""
+class DocumentLimits(SchemaExtension):
+    """The limit rules, as a stock extension (the fast path rides them on its
+    validation cache instead: schema/fast/caches.py)."""
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        extra = _LIMIT_RULES if context._provided_operation_name else _LIMIT_RULES_UNNAMED
-        context.validation_rules = (*context.validation_rules, *extra, *app_validation_rules.get())
-        yield from super().on_validate()
+        context.validation_rules = (*context.validation_rules, *limit_rules(context))
+        yield
 
 
 ResultObserver = Callable[[str | None, Sequence[str | None]], None]
@@ -97,20 +98,25 @@ class TaskSchema(strawberry.Schema):
                 log.warning("DATABASE_UNAVAILABLE at %s: %s", error.path, error.original_error)
 
 
-def build_schema(**kwargs: Any) -> TaskSchema:
-    kwargs.setdefault("execution_context_class", FastListExecutor)
+def build_schema(*, fast_paths: bool = True, **kwargs: Any) -> TaskSchema:
+    """The schema; with fast_paths, run through the shortcuts of schema/fast (the
+    executor and the limits riding on the caches), else through stock Strawberry."""
+    if fast_paths:
+        kwargs.setdefault("execution_context_class", FastListExecutor)
+        # Bounded documents (tokens, aliases): one request cannot fan out into hundreds
+        # of queries.
+        extensions: list[Callable[[], SchemaExtension]] = [
+            lambda: BoundedParserCache(max_tokens=MAX_TOKENS, maxsize=512),
+            lambda: LimitedValidationCache(limit_rules, maxsize=512),
+        ]
+    else:
+        extensions = [lambda: MaxTokensLimiter(MAX_TOKENS), DocumentLimits]
     return TaskSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         # Factories, not instances: one extension object per request.
-        extensions=[
-            # Bounded documents (tokens, aliases): one request cannot fan out into
-            # hundreds of queries. Each extension costs hooks on every request, so the
-            # limits ride on the caches rather than being extensions of their own.
-            lambda: BoundedParserCache(maxsize=512),
-            lambda: LimitedValidationCache(maxsize=512),
-        ],
+        extensions=extensions,
         **kwargs,
     )
 

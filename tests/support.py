@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import threading
 import time
@@ -57,6 +58,8 @@ def auth(token: str) -> dict[str, str]:
 
 def settings_for(database: DatabaseURL, **env: str) -> Settings:
     base = {"APP_ENV": "test", "DB_POOL_MAX_SIZE": "5", "MIGRATE_ON_START": "false"}
+    # FAST_PATHS=false in the environment: the suite runs against the stock paths.
+    base["FAST_PATHS"] = os.environ.get("FAST_PATHS", "true")
     return load_settings({**base, **env}).model_copy(update={"database_url": database})
 
 

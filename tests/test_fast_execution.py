@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strawberry.extensions import ParserCache
 
-from schema import fast_execution
-from schema.fast_execution import FastListExecutor
+from schema.fast import execution as fast_execution
+from schema.fast.execution import FastListExecutor
 from schema.types import Task, TaskPriority
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

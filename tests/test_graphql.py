@@ -680,7 +680,7 @@ def test_plain_json_posts_are_answered_as_by_strawberrys_full_path(
 def test_the_short_path_is_taken_only_for_plain_json_posts() -> None:
     from starlette.requests import Request
 
-    from api.graphql import _plain_json_post
+    from schema.fast.http import plain_json_post as _plain_json_post
 
     def request(method: str, **headers: str) -> Request:
         raw = [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]

@@ -1,0 +1,108 @@
+"""The fast paths: every shortcut that reaches into a library's internals or replaces
+what a library does, in one list, behind one switch.
+
+`FAST_PATHS` (Settings.fast_paths, default true) turns them all on. With
+`FAST_PATHS=false` the app factory (api/app.py) builds stock Strawberry execution,
+Strawberry's own view run(), Starlette's CORS middleware as it is and FastAPI's own
+query-parameter reading, and `todo-api serve` leaves the garbage collector alone.
+The answers are the same either way (status and JSON body); tests/test_fast_switch.py
+proves the stock app uses none of this and answers alike, and the GraphQL and REST
+suites run on both paths (`FAST_PATHS=false pytest ...`).
+
+Figures are in-process CPU time per request (docs/performance.md). Versions are those
+each shortcut was written against; the pins in pyproject.toml keep to them.
+
+1. **Fast list executor** (schema/fast/execution.py, FastListExecutor).
+   What: completes a list of objects whose selected fields are all plain attributes
+   with scalar or enum values by one generated function (source built from the plan
+   and run with `exec`), instead of graphql-core's per-field completion; anything
+   unusual falls back to the stock completion of the whole list. Plans of selections
+   no variable can change are kept process-wide, keyed by the `id()`s of the field
+   nodes that the parser cache hands to every request for the same document.
+   Why: a page of 50 tasks with 6 fields, ~300 -> ~175 µs.
+   Touches (graphql-core >=3.3.2,<3.4; strawberry-graphql 0.341):
+   `graphql.execution.ExecutionContext.complete_list_value` and `.collect_subfields`
+   (overridden / called), its `middleware_manager`, `hooks` and `fragments`;
+   `graphql.execution.collect_fields.FieldDetailsList` (3.3 only);
+   `strawberry.schema.schema.StrawberryGraphQLCoreExecutionContext` (not exported);
+   the `_is_default` mark that `strawberry.schema.schema_converter` puts on default
+   resolvers; the field extension `"strawberry-definition"` (StrawberryField's
+   `base_resolver`, `default_resolver`, `python_name`, `extensions`); enum types'
+   `wrapped_cls`.
+   Guarded by: tests/test_fast_execution.py (generated queries against the stock
+   executor, broken data included; shared plans; resolve hooks).
+
+2. **Limits ridden on the caches** (schema/fast/caches.py, BoundedParserCache and
+   LimitedValidationCache).
+   What: the token cap (MaxTokensLimiter's work) and the limit rules (an
+   AddValidationRules extension's work) are done inside the hooks of Strawberry's
+   ParserCache and ValidationCache. The stock path has MaxTokensLimiter and
+   schema.schema.DocumentLimits, and no caches.
+   Why: every extension's hooks run on every request; with masking moved into
+   TaskSchema.execute, a GraphQL list ~505 -> ~430 µs.
+   Touches (strawberry-graphql 0.341): `strawberry.extensions.ParserCache.on_parse`
+   and `ValidationCache.on_validate` (their hook bodies wrapped; relies on the first
+   reading `execution_context.parse_options` and the second keying its cache on
+   `execution_context.validation_rules`).
+   Guarded by: tests/test_graphql.py::test_oversized_documents_are_refused,
+   tests/test_hostile_input.py::test_query_cost_limit and
+   ::test_several_operations_need_an_operation_name.
+
+3. **Short path for a plain JSON POST** (schema/fast/http.py, PlainPostShortcut;
+   mixed into api.graphql.FastTaskGraphQL).
+   What: a POST with `Content-Type: application/json` of one operation goes through
+   the view's execute_single, process_result and create_response without the rest of
+   Strawberry's run() (WebSocket and GraphiQL checks, content-type parsing, batching,
+   streaming); anything else goes to run().
+   Why: ~15 µs of a ~410 µs GraphQL list request.
+   Touches (strawberry-graphql 0.341): re-implements part of
+   `strawberry.http.async_base_view.AsyncBaseHTTPView.run`; calls its private
+   `_handle_errors`, `execute_single` and `request_adapter_class`.
+   Guarded by: tests/test_graphql.py::test_plain_json_posts_are_answered_as_by_strawberrys_full_path
+   and ::test_the_short_path_is_taken_only_for_plain_json_posts.
+
+4. **CORS skipped without an Origin** (schema/fast/cors.py, SkipCORSWithoutOrigin;
+   mixed into api.cors.FastCORS).
+   What: a request without an Origin header (server-side callers) bypasses
+   Starlette's CORS middleware and gets the `Vary: Origin` it would have added.
+   Why: ~8 µs a request (REST get-one ~143 -> ~135 µs).
+   Touches (starlette 1.10, through fastapi <0.137): replaces
+   `starlette.middleware.cors.CORSMiddleware.__call__` for such requests, relying on
+   `CORSMiddleware.send` adding nothing but `Vary: Origin` to them. (Starlette merges
+   it into an existing Vary header; this adds its own: no route here sets Vary.)
+   Guarded by: tests/test_rest.py::test_every_answer_varies_by_origin.
+
+Elsewhere, listed here all the same:
+
+5. **The REST list's query string read whole** (rest_shim/fast.py,
+   whole_query_string; in rest_shim/, as schema/ must not depend on REST).
+   What: GET /tasks's dependency gets the query string as one mapping, validated
+   against one model (rest_shim/query.py), instead of FastAPI reading six declared
+   parameters. The stock app overrides that dependency (FastAPI's
+   dependency_overrides) with rest_shim.query.list_query_from_parameters.
+   Why: a REST list ~460 -> ~390 µs.
+   Touches: no private API; replaces FastAPI's query-parameter resolution for this
+   route (fastapi >=0.115,<0.137), so OpenAPI describes the parameters from the model
+   (rest_shim.query.query_parameters).
+   Guarded by: tests/test_rest.py::test_list_query_validation and
+   ::test_list_filters_headers_and_limits,
+   tests/test_hostile_input.py::test_frontend_spellings_of_sort_and_page.
+
+6. **Garbage-collector tuning** (api/gc_tuning.py, tune_for_serving; called by
+   api.cli.worker_app, so only by `todo-api serve`, and the bench, which serves
+   through it).
+   What: `gc.freeze()` once the serving process has imported everything and built
+   the app, and a gen-0 threshold of 20,000 allocations. Process-wide, so never done
+   by the app factory.
+   Why: p99 under load 141 -> 35 ms (REST get-one).
+   Touches: CPython's `gc` (public; 3.11+).
+   Guarded by: tests/test_fast_switch.py::test_serve_tunes_the_collector_only_with_fast_paths.
+
+Not switched, because both paths need it: schema.schema.limit_rules reads
+`strawberry.types.execution.ExecutionContext._provided_operation_name` (0.341), the
+only place Strawberry keeps whether the request named its operation (its public
+`operation_name` falls back to the document's first one), to require operationName
+for documents with several operations. Not shortcuts (public API on both paths):
+the ASGI view on a plain route instead of Strawberry's FastAPI router
+(api/graphql.py), orjson rendering, the token checked in AuthenticatedRoute.
+"""
