@@ -16,7 +16,6 @@ from api.cors import CORS
 from api.deps import user_namespace
 from api.docs import install_docs
 from api.drain import ConnectionCloseWhileDraining, DrainState, install_sigterm_drain
-from api.embedded import start_embedded_postgres
 from api.graphql import graphql_route
 from api.health import router as health_router
 from api.jwks import JWKSCache
@@ -24,6 +23,7 @@ from api.live import end_streams_on_exit, graphql_websocket_route, start_live_fe
 from api.observability import Metrics, RequestLogAndMetrics, record_graphql, running
 from api.openapi import install_openapi
 from api.settings import Settings, load_settings, with_dev_secret
+from db.embedded import start_embedded_postgres
 from db.engine import create_database
 from rest_shim.events import router as events_router
 from rest_shim.models import ErrorOut
