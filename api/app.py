@@ -26,9 +26,8 @@ from api.settings import Settings, load_settings, with_dev_secret
 from db.embedded import start_embedded_postgres
 from db.engine import create_database
 from rest_shim.events import router as events_router
-from rest_shim.models import ErrorOut
 from rest_shim.routes import router as tasks_router
-from schema.errors import install_error_handlers
+from schema.errors import ErrorOut, install_error_handlers
 from schema.schema import schema
 
 log = logging.getLogger("api")
