@@ -13,7 +13,6 @@ from fastapi import Depends, FastAPI
 from api.auth import TokenVerifier
 from api.body_limit import BodySizeLimit
 from api.cors import CORS
-from api.deps import user_namespace
 from api.docs import install_docs
 from api.drain import ConnectionCloseWhileDraining, DrainState, install_sigterm_drain
 from api.graphql import graphql_route
@@ -25,6 +24,7 @@ from api.openapi import install_openapi
 from api.settings import Settings, load_settings, with_dev_secret
 from db.embedded import start_embedded_postgres
 from db.engine import create_database
+from rest_shim.deps import user_namespace
 from rest_shim.events import router as events_router
 from rest_shim.routes import router as tasks_router
 from schema.errors import ErrorOut, install_error_handlers

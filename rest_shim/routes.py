@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Path, Request, Response
 
-from api.deps import AuthenticatedRoute, RestContext
+from rest_shim.deps import AuthenticatedRoute, RestContext
 from rest_shim.models import (
     REST_MAX_LIMIT,
     CompletionBody,
