@@ -1,4 +1,8 @@
-"""The application factory: one FastAPI app serving GraphQL at /graphql and REST at /api."""
+"""The application factory: one FastAPI app serving GraphQL at /graphql and REST at /api.
+
+The one api module that imports the REST shim (rest_shim/, enforced by
+tests/unit/test_layers.py): it wires its routers and fills `app.state` (settings, db,
+verifier, live feed, drain), which is all the layers below read of the app."""
 
 from __future__ import annotations
 
