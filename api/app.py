@@ -1,4 +1,8 @@
-"""The application factory: one FastAPI app serving GraphQL at /graphql and REST at /api."""
+"""The application factory: one FastAPI app serving GraphQL at /graphql and REST at /api.
+
+The one api module that imports the REST shim (rest_shim/, enforced by
+tests/unit/test_layers.py): it wires its routers and fills `app.state` (settings, db,
+verifier, live feed, drain), which is all the layers below read of the app."""
 
 from __future__ import annotations
 
@@ -12,10 +16,8 @@ from fastapi import Depends, FastAPI
 from api.auth import TokenVerifier
 from api.body_limit import BodySizeLimit
 from api.cors import CORS, FastCORS
-from api.deps import user_namespace
 from api.docs import install_docs
 from api.drain import ConnectionCloseWhileDraining, DrainState, install_sigterm_drain
-from api.embedded import start_embedded_postgres
 from api.graphql import graphql_route
 from api.health import router as health_router
 from api.jwks import JWKSCache
@@ -23,12 +25,13 @@ from api.live import end_streams_on_exit, graphql_websocket_route, start_live_fe
 from api.observability import Metrics, RequestLogAndMetrics, record_graphql, running
 from api.openapi import install_openapi
 from api.settings import Settings, load_settings, with_dev_secret
+from db.embedded import start_embedded_postgres
 from db.engine import create_database
+from rest_shim.deps import user_namespace
 from rest_shim.events import router as events_router
-from rest_shim.models import ErrorOut
 from rest_shim.query import list_query_from_parameters, parse_list_query
 from rest_shim.routes import router as tasks_router
-from schema.errors import install_error_handlers
+from schema.errors import ErrorOut, install_error_handlers
 from schema.schema import build_schema
 
 log = logging.getLogger("api")

@@ -24,9 +24,9 @@ import jwt
 import uvicorn
 from uvicorn.supervisors.multiprocess import Multiprocess
 
-from api.embedded import EmbeddedPostgres, EmbeddedPostgresError, open_embedded_postgres
 from api.gc_tuning import tune_for_serving
 from api.settings import Settings, SettingsError, load_settings, with_dev_secret
+from db.embedded import EmbeddedPostgres, EmbeddedPostgresError, open_embedded_postgres
 from db.url import DatabaseURL
 
 if TYPE_CHECKING:

@@ -40,9 +40,8 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
 
-from api.deps import build_context
 from api.docs import graphiql_page
-from schema.context import RequestContext
+from schema.context import RequestContext, build_context
 from schema.errors import JSON_NUMBER_TOO_LONG, transport_error
 from schema.fast.http import PlainPostShortcut
 from schema.schema import app_validation_rules

@@ -7,9 +7,8 @@ import asyncio
 from fastapi import APIRouter, Request, Response
 
 from db import queries
-from rest_shim.models import ErrorOut
-from rest_shim.responses import FastJSONResponse
-from schema.errors import error_response
+from schema.errors import ErrorOut, error_response
+from schema.responses import FastJSONResponse
 
 router = APIRouter(tags=["health"])
 

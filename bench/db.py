@@ -111,7 +111,7 @@ def default_url() -> str:
         run(_ping(with_database(DEFAULT_SERVER, "postgres")))
         return with_database(DEFAULT_SERVER, DEFAULT_DB)
     except (OSError, asyncpg.PostgresError, TimeoutError) as error:
-        from api.embedded import start_embedded_postgres
+        from db.embedded import start_embedded_postgres
 
         print(f"no PostgreSQL at {DEFAULT_SERVER} ({error}): starting the embedded one", file=sys.stderr)
         embedded = start_embedded_postgres(Path(__file__).resolve().parent.parent / ".data" / "bench")

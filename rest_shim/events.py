@@ -40,8 +40,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from api.deps import AuthenticatedRoute, RestContext
 from db.live import Change, End, Ready, Resync, Stream, StreamRefused
+from rest_shim.deps import AuthenticatedRoute, RestContext
 from rest_shim.models import task_json
 from schema.errors import error_response
 from schema.types import Task

@@ -5,6 +5,8 @@ The JSON schemas here are documentation: they say, as exactly as JSON Schema can
 what the rules in schema/validation.py accept, so that a schema-valid request is
 accepted and a schema-invalid one refused (tests/test_openapi_contract.py and
 tests/test_schemathesis.py check both directions). None of it changes validation.
+
+The error body (ErrorOut) is documented with the errors, in schema/errors.py.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr, WithJsonSchema
 from pydantic.config import JsonDict
-from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from schema.inputs import CreateTaskInput, UpdateTaskInput
@@ -274,28 +275,6 @@ class TaskOut(BaseModel):
     due_date: datetime | None = _response_field(description="In UTC (`+00:00`).")
     created_at: datetime
     updated_at: datetime
-
-
-class FieldErrorOut(BaseModel):
-    field: str = _response_field(
-        description="The input at fault: a body field (`title`), `id` (the path's task id),"
-        " a query parameter, `body` (the body as a whole) or `input` (nothing to change)."
-    )
-    message: str
-
-
-class ErrorOut(BaseModel):
-    detail: str = _response_field(description="A sentence for people.")
-    code: str = _response_field(
-        description="For programs: `validation_error` (400), `unauthenticated` (401), `forbidden`"
-        " (403), `not_found` (404), `method_not_allowed` (405), `payload_too_large` (413),"
-        " `unsupported_media_type` (415), `auth_unavailable` or `database_unavailable` (503);"
-        " `shutting_down` (503, /readyz only)."
-    )
-    errors: list[FieldErrorOut] | SkipJsonSchema[None] = Field(
-        default=None,
-        description="On every 400, one entry per bad input; absent (never null) otherwise.",
-    )
 
 
 def task_json(task: Task) -> dict[str, Any]:

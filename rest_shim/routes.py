@@ -8,11 +8,10 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Path, Request, Response
 
-from api.deps import AuthenticatedRoute, RestContext
+from rest_shim.deps import AuthenticatedRoute, RestContext
 from rest_shim.models import (
     REST_MAX_LIMIT,
     CompletionBody,
-    ErrorOut,
     ListQuery,
     TaskCreateBody,
     TaskOut,
@@ -20,8 +19,9 @@ from rest_shim.models import (
     task_json,
 )
 from rest_shim.query import ListParams, query_parameters
-from rest_shim.responses import FastJSONResponse
 from schema import resolvers
+from schema.errors import ErrorOut
+from schema.responses import FastJSONResponse
 from schema.validation import MAX_TASK_ID
 
 # Read as text and parsed by the resolver (schema/validation.parse_task_id), so REST

@@ -1,9 +1,18 @@
-"""Per-request context, built once per request and shared by GraphQL and REST."""
+"""Per-request context, built once per request and shared by GraphQL and REST: the
+database and the caller, whose token is checked once, when first needed.
+
+build_context builds it for an HTTP request from what the app factory puts on
+`app.state`; the GraphQL endpoint (api/graphql.py) and the REST shim
+(rest_shim/deps.py, which adds the path's `{user_id}`) both use it, so it lives here,
+below both.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
 
 from db.engine import Database
 from schema.errors import DomainError, Forbidden
@@ -57,3 +66,15 @@ class RequestContext:
                 raise self._failure
             self._viewer = viewer
         return self._viewer
+
+
+def build_context(request: HTTPConnection, *, namespace: str | None = None) -> RequestContext:
+    """The context of one HTTP request: `app.state.db`, `app.state.verifier` and the
+    request's Authorization header; the token is not checked yet."""
+    state = request.app.state
+    return RequestContext(
+        db=state.db,
+        authenticate=state.verifier.authenticate,
+        authorization=request.headers.get("authorization"),
+        namespace=namespace,
+    )

@@ -21,15 +21,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from graphql import GraphQLError, GraphQLSyntaxError
+from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Match
 
 from db.errors import DatabaseUnavailable
+from schema.responses import FastJSONResponse
 
 log = logging.getLogger("errors")
 
@@ -121,9 +123,33 @@ class ValidationFailed(DomainError):
 # ------------------------------------------------------------------- the HTTP error body
 
 
-class _ErrorJSON(JSONResponse):
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+def _documented(description: str) -> Any:
+    """Documentation of what the service answers (responses are never validated)."""
+    return Field(json_schema_extra={"description": description})
+
+
+class FieldErrorOut(BaseModel):
+    field: str = _documented(
+        "The input at fault: a body field (`title`), `id` (the path's task id),"
+        " a query parameter, `body` (the body as a whole) or `input` (nothing to change)."
+    )
+    message: str
+
+
+# The body error_response writes, as OpenAPI documents it (REST and the probes). No
+# docstring: it would become the schema's description.
+class ErrorOut(BaseModel):
+    detail: str = _documented("A sentence for people.")
+    code: str = _documented(
+        "For programs: `validation_error` (400), `unauthenticated` (401), `forbidden`"
+        " (403), `not_found` (404), `method_not_allowed` (405), `payload_too_large` (413),"
+        " `unsupported_media_type` (415), `auth_unavailable` or `database_unavailable` (503);"
+        " `shutting_down` (503, /readyz only)."
+    )
+    errors: list[FieldErrorOut] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="On every 400, one entry per bad input; absent (never null) otherwise.",
+    )
 
 
 def error_response(
@@ -137,7 +163,7 @@ def error_response(
     body: dict[str, Any] = {"detail": detail, "code": code}
     if errors is not None:
         body["errors"] = errors
-    return _ErrorJSON(body, status_code=status, headers=headers)
+    return FastJSONResponse(body, status_code=status, headers=headers)
 
 
 def not_json_response() -> Response:

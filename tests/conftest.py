@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from api.embedded import start_embedded_postgres
+from db.embedded import start_embedded_postgres
 from db.migrations import run_migrations
 from db.url import DatabaseURL
 from tests.support import HS_SECRET, LiveServer, live_server, settings_for

@@ -19,7 +19,7 @@ import httpx
 import psutil  # type: ignore[import-untyped]  # pgserver's dependency
 import pytest
 
-from api.embedded import forget_dead_handles
+from db.embedded import forget_dead_handles
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

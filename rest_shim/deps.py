@@ -1,4 +1,9 @@
-"""FastAPI dependencies shared by the GraphQL endpoint and the REST shim."""
+"""FastAPI dependencies of the REST routes: the caller's context, their token checked
+before the body is read, and the `{user_id}` namespace of /api/{user_id}/tasks.
+
+Built on schema/context.py's build_context (shared with the GraphQL endpoint); what
+the app factory provides is read from `request.app.state`, so nothing here imports api/.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +13,15 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request, Response
 from fastapi.routing import APIRoute
 
-from schema.context import RequestContext
-
-
-def build_context(request: Request) -> RequestContext:
-    state = request.app.state
-    return RequestContext(
-        db=state.db,
-        authenticate=state.verifier.authenticate,
-        authorization=request.headers.get("authorization"),
-        namespace=request.path_params.get("user_id"),
-    )
-
+from schema.context import RequestContext, build_context
 
 _CONTEXT_KEY = "todo_api.context"
+
+
+def rest_context(request: Request) -> RequestContext:
+    """The request's context; under /api/{user_id} the path's user id is the namespace
+    the caller must own."""
+    return build_context(request, namespace=request.path_params.get("user_id"))
 
 
 async def authenticated_context(request: Request) -> RequestContext:
@@ -29,7 +29,7 @@ async def authenticated_context(request: Request) -> RequestContext:
     it already, before the body was read; then this only picks it up."""
     context: RequestContext | None = request.scope.get(_CONTEXT_KEY)
     if context is None:
-        context = request.scope[_CONTEXT_KEY] = build_context(request)
+        context = request.scope[_CONTEXT_KEY] = rest_context(request)
     await context.viewer()
     return context
 
