@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events_router, prefix="/api/{user_id}")
     app.include_router(tasks_router, prefix="/api")
     app.router.routes.append(graphql_route(schema, fast_paths=settings.fast_paths))
-    app.router.routes.append(graphql_websocket_route(settings))
+    app.router.routes.append(graphql_websocket_route(settings, schema))
     app.include_router(
         tasks_router,
         prefix="/api/{user_id}",

@@ -49,7 +49,7 @@ from db.live import ChangeFeed
 from db.url import DatabaseURL
 from schema.context import RequestContext
 from schema.errors import AuthUnavailable, Unauthenticated, with_code
-from schema.schema import schema
+from schema.schema import TaskSchema
 from schema.subscription import (
     CLOSE_FORBIDDEN,
     CLOSE_TRY_AGAIN_LATER,
@@ -135,9 +135,10 @@ def end_streams_on_exit(feed: ChangeFeed) -> Callable[[], None]:
 # -- GraphQL over WebSocket ------------------------------------------------------------
 
 
-def graphql_websocket_route(settings: Settings, path: str = "/graphql") -> WebSocketRoute:
-    """The WebSocket side of /graphql (the HTTP side is api/graphql.py's route).
-    Browsers may connect from the CORS_ORIGINS (and the same origin)."""
+def graphql_websocket_route(settings: Settings, schema: TaskSchema, path: str = "/graphql") -> WebSocketRoute:
+    """The WebSocket side of /graphql (the HTTP side is api/graphql.py's route), on the
+    app's own schema (fast or stock, as FAST_PATHS says). Browsers may connect from the
+    CORS_ORIGINS (and the same origin)."""
     view = LiveGraphQL(
         cast(BaseSchema, CodedErrors(schema)),
         graphql_ide=None,

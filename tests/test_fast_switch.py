@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 import api.cli
 from api.app import create_app
@@ -48,9 +48,12 @@ def _moving_parts(app: FastAPI) -> list[object]:
     schema = view.schema  # type: ignore[attr-defined]
     extensions = [factory() if not isinstance(factory, type) else factory for factory in schema.extensions]
     query_dependency = app.dependency_overrides.get(parse_list_query, parse_list_query)
+    # The WebSocket side of /graphql runs subscriptions on the same app's schema.
+    [socket] = [r for r in app.router.routes if isinstance(r, WebSocketRoute) and r.path == "/graphql"]
     return [
         type(view),
         schema.execution_context_class,
+        socket.endpoint.schema.execution_context_class,  # type: ignore[attr-defined]
         *(type(e) if not isinstance(e, type) else e for e in extensions),
         *(m.cls for m in app.user_middleware),
         query_dependency,
