@@ -160,7 +160,7 @@ def _next_page_url(request: Request, offset: int, limit: int) -> str:
     },
 )
 async def create_task(ctx: RestContext, request: Request, body: TaskCreateBody) -> Response:
-    task = await resolvers.create_task(ctx, body.to_input())
+    task = await resolvers.create_task(ctx, body.to_new_task())
     location = f"{_sent_path(request).rstrip('/')}/{task.id}"
     return FastJSONResponse(task_json(task), status_code=201, headers={"Location": location})
 
@@ -184,7 +184,7 @@ async def get_task(ctx: RestContext, task_id: TaskIdPath) -> Response:
     responses={**_TASK, **_ERRORS, **_NOT_FOUND, **_NOT_JSON},
 )
 async def update_task(ctx: RestContext, task_id: TaskIdPath, body: TaskUpdateBody) -> Response:
-    return FastJSONResponse(task_json(await resolvers.update_task(ctx, task_id, body.to_input())))
+    return FastJSONResponse(task_json(await resolvers.update_task(ctx, task_id, body.to_changes())))
 
 
 @router.delete(

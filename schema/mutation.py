@@ -14,11 +14,11 @@ from schema.types import Task
 class Mutation:
     @strawberry.mutation
     async def create_task(self, info: Ctx, input: CreateTaskInput) -> Task:
-        return await resolvers.create_task(info.context, input)
+        return await resolvers.create_task(info.context, input.to_new_task())
 
     @strawberry.mutation(description="Changes only the fields given in `input`.")
     async def update_task(self, info: Ctx, id: strawberry.ID, input: UpdateTaskInput) -> Task:
-        return await resolvers.update_task(info.context, id, input)
+        return await resolvers.update_task(info.context, id, input.to_changes())
 
     @strawberry.mutation(description="Deletes the task and returns its id.")
     async def delete_task(self, info: Ctx, id: strawberry.ID) -> strawberry.ID:

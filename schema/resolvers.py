@@ -14,7 +14,6 @@ from db import queries
 from schema.context import RequestContext
 from schema.cursor import decode_cursor, encode_cursor
 from schema.errors import NotFound
-from schema.inputs import CreateTaskInput, UpdateTaskInput
 from schema.types import (
     PageInfo,
     SortOrder,
@@ -32,6 +31,7 @@ from schema.validation import (
     clean_task_changes,
     parse_task_id,
 )
+from schema.writes import NewTask, TaskChanges
 
 NOT_FOUND_MESSAGE = "Task not found."
 _COMPLETED_FILTER = {
@@ -131,14 +131,14 @@ async def list_tasks(
     )
 
 
-async def create_task(ctx: RequestContext, data: CreateTaskInput) -> Task:
+async def create_task(ctx: RequestContext, data: NewTask) -> Task:
     viewer = await ctx.viewer()
     values = clean_new_task(data)
     row = await queries.insert_task(ctx.db, (viewer.id, viewer.email, viewer.name), values)
     return Task.from_row(row)
 
 
-async def update_task(ctx: RequestContext, task_id: str | int, data: UpdateTaskInput) -> Task:
+async def update_task(ctx: RequestContext, task_id: str | int, data: TaskChanges) -> Task:
     viewer = await ctx.viewer()
     pk = parse_task_id(task_id)
     values = clean_task_changes(data)
