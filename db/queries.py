@@ -215,7 +215,7 @@ _INSERT = f"WITH {_OWNER_CTE}\n        {_INSERT_TASK}"
 _INSERT_ANNOUNCED = _announcing(_INSERT_TASK, "'created'", ctes=f"{_OWNER_CTE},\n        ")
 
 
-async def insert_task(
+async def create_task(
     db: Database,
     owner: tuple[str, str | None, str | None],
     values: Mapping[str, Any],
@@ -257,7 +257,7 @@ async def update_task(
     return await db.fetchrow(sql, task_id, owner_id, *(values[c] for c in columns))
 
 
-async def set_completed(
+async def toggle_task_completion(
     db: Database, owner_id: str, task_id: int, completed: bool | None
 ) -> asyncpg.Record | None:
     """Set `completed`, or flip it when `completed` is None."""

@@ -1,5 +1,7 @@
-"""The six REST endpoints. Each translates HTTP to a resolver call and back; the
-rules live in schema/resolvers.py. Mounted at /api and at /api/{user_id}."""
+"""The six REST endpoints. Each translates HTTP to a call of the resolver of the same
+name (get_task: require_task, which answers 404 for a missing task) and back; the
+rules live in schema/resolvers.py. A function's name is its OpenAPI operationId's
+start. Mounted at /api and at /api/{user_id}."""
 
 from __future__ import annotations
 
@@ -206,8 +208,8 @@ async def delete_task(ctx: RestContext, task_id: TaskIdPath) -> Response:
     response_class=FastJSONResponse,
     responses={**_TASK, **_ERRORS, **_NOT_FOUND, **_NOT_JSON},
 )
-async def complete_task(
+async def toggle_task_completion(
     ctx: RestContext, task_id: TaskIdPath, body: Annotated[CompletionBody | None, Body()] = None
 ) -> Response:
     completed = body.completed if body is not None else None
-    return FastJSONResponse(task_json(await resolvers.set_task_completion(ctx, task_id, completed)))
+    return FastJSONResponse(task_json(await resolvers.toggle_task_completion(ctx, task_id, completed)))

@@ -1,4 +1,5 @@
-"""Mutation fields: each one hands its arguments to the resolver of the same name."""
+"""Mutation fields: each one hands its arguments to the resolver of the same name
+(`createTask` to resolvers.create_task), inputs converted to the resolvers' dataclasses."""
 
 from __future__ import annotations
 
@@ -26,4 +27,4 @@ class Mutation:
 
     @strawberry.mutation
     async def toggle_task_completion(self, info: Ctx, id: strawberry.ID) -> Task:
-        return await resolvers.set_task_completion(info.context, id)
+        return await resolvers.toggle_task_completion(info.context, id)
