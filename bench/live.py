@@ -270,7 +270,7 @@ async def statement_throughput(
         nonlocal done
         database: Any = _Connection(conn, announce)
         while time.monotonic() < stop:
-            await queries.insert_task(database, (users[n % len(users)], None, None), values)
+            await queries.create_task(database, (users[n % len(users)], None, None), values)
             done += 1
 
     try:

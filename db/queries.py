@@ -15,8 +15,9 @@ import asyncpg
 
 from db.engine import Database
 
-# Rows of tasks start with these columns, in this order (schema.types.Task.from_row reads
-# them by position).
+# A task's columns (db/tables.py), in the order every statement here returns them first:
+# Task.from_row (schema/types.py) pairs a row's values with these names, and
+# tests/unit/test_task_shape.py checks them against the table, GraphQL and REST.
 TASK_COLUMN_NAMES = (
     "id",
     "user_id",
@@ -29,6 +30,7 @@ TASK_COLUMN_NAMES = (
     "updated_at",
 )
 TASK_COLUMNS = ", ".join(TASK_COLUMN_NAMES)
+# The columns a client sets, in TASK_COLUMN_NAMES order; the rest the database sets.
 WRITABLE_COLUMNS = ("title", "description", "completed", "priority", "due_date")
 
 # Live updates (db/live.py): each write announces the change it made with pg_notify in
@@ -205,30 +207,25 @@ _OWNER_CTE = """owner AS (
                 WHERE (u.email, u.name) IS DISTINCT FROM
                       (COALESCE(EXCLUDED.email, u.email), COALESCE(EXCLUDED.name, u.name))
         )"""
-_INSERT_TASK = f"""INSERT INTO tasks (user_id, title, description, completed, priority, due_date)
-        VALUES ($1, $4, $5, $6, $7, $8)
+# $1-$3 are the owner's (id, email, name); the writable columns follow from $4.
+_INSERT_TASK = f"""INSERT INTO tasks (user_id, {", ".join(WRITABLE_COLUMNS)})
+        VALUES ($1, {", ".join(f"${n}" for n in range(4, 4 + len(WRITABLE_COLUMNS)))})
         RETURNING {TASK_COLUMNS}"""
 _INSERT = f"WITH {_OWNER_CTE}\n        {_INSERT_TASK}"
 _INSERT_ANNOUNCED = _announcing(_INSERT_TASK, "'created'", ctes=f"{_OWNER_CTE},\n        ")
 
 
-async def insert_task(
+async def create_task(
     db: Database,
     owner: tuple[str, str | None, str | None],
     values: Mapping[str, Any],
 ) -> asyncpg.Record:
-    """Insert a task, creating or refreshing its owner's row in the same statement."""
-    owner_id, email, name = owner
+    """Insert a task (`values` holds every writable column), creating or refreshing its
+    owner's row in the same statement."""
     row = await db.fetchrow(
         _INSERT_ANNOUNCED if db.announce else _INSERT,
-        owner_id,
-        email,
-        name,
-        values["title"],
-        values["description"],
-        values["completed"],
-        values["priority"],
-        values["due_date"],
+        *owner,
+        *(values[column] for column in WRITABLE_COLUMNS),
     )
     assert row is not None  # INSERT ... RETURNING always returns the row
     return row
@@ -260,7 +257,7 @@ async def update_task(
     return await db.fetchrow(sql, task_id, owner_id, *(values[c] for c in columns))
 
 
-async def set_completed(
+async def toggle_task_completion(
     db: Database, owner_id: str, task_id: int, completed: bool | None
 ) -> asyncpg.Record | None:
     """Set `completed`, or flip it when `completed` is None."""

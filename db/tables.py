@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from db.priority import TaskPriority
 
-class Priority(StrEnum):
-    low = "low"
-    medium = "medium"
-    high = "high"
-
-
-priority_type = sa.Enum(Priority, name="task_priority", values_callable=lambda e: [m.value for m in e])
+priority_type = sa.Enum(TaskPriority, name="task_priority", values_callable=lambda e: [m.value for m in e])
 
 NOW = sa.text("now()")
 
@@ -78,9 +72,9 @@ class Task(SQLModel, table=True):
     completed: bool = Field(
         default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false())
     )
-    priority: Priority = Field(
-        default=Priority.medium,
-        sa_column=sa.Column(priority_type, nullable=False, server_default=Priority.medium.value),
+    priority: TaskPriority = Field(
+        default=TaskPriority.MEDIUM,
+        sa_column=sa.Column(priority_type, nullable=False, server_default=TaskPriority.MEDIUM.value),
     )
     due_date: datetime | None = Field(
         default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)

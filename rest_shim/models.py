@@ -19,8 +19,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
-from schema.inputs import CreateTaskInput, UpdateTaskInput
-from schema.types import SortOrder, Task, TaskPriority, TaskSortField, TaskStatusFilter
+from db.priority import TaskPriority
+from db.queries import WRITABLE_COLUMNS
+from schema.types import SortOrder, Task, TaskSortField, TaskStatusFilter
 from schema.validation import (
     DESCRIPTION_MAX_LENGTH,
     EARLIEST_DUE_YEAR,
@@ -30,6 +31,7 @@ from schema.validation import (
     TITLE_MAX_LENGTH,
     parse_due_date,
 )
+from schema.writes import NewTask, TaskChanges
 
 # Exactly the characters str.strip() removes (those of str.isspace()), spelled out:
 # `\s` means something slightly different in ECMA-262 (OpenAPI's regex dialect).
@@ -172,17 +174,8 @@ class TaskCreateBody(_Body):
         },
     )
 
-    def to_input(self) -> CreateTaskInput:
-        return CreateTaskInput(
-            title=self.title,  # type: ignore[arg-type]  # None is reported by validation
-            description=self.description,
-            completed=self.completed,  # type: ignore[arg-type]
-            priority=self.priority,  # type: ignore[arg-type]
-            due_date=self.due_date,
-        )
-
-
-_CHANGEABLE = ("title", "description", "completed", "priority", "due_date")
+    def to_new_task(self) -> NewTask:
+        return NewTask.of(self)  # a null title, completed or priority is refused by validation
 
 
 class TaskUpdateBody(_Body):
@@ -196,14 +189,15 @@ class TaskUpdateBody(_Body):
         extra="ignore",
         json_schema_extra={
             # A body with nothing to change is a 400.
-            "anyOf": [{"required": [name]} for name in _CHANGEABLE],
+            "anyOf": [{"required": [name]} for name in WRITABLE_COLUMNS],
             "description": "At least one of the fields below. Read-only (`id`, `user_id`,"
             " `created_at`, `updated_at`) and unknown fields are ignored.",
         },
     )
 
-    def to_input(self) -> UpdateTaskInput:
-        return UpdateTaskInput(**self.model_dump(exclude_unset=True))
+    def to_changes(self) -> TaskChanges:
+        """The fields the body has, null or not (a field left out stays NOT_GIVEN)."""
+        return TaskChanges(**self.model_dump(exclude_unset=True))
 
 
 class CompletionBody(_Body):
@@ -278,6 +272,7 @@ class TaskOut(BaseModel):
 
 
 def task_json(task: Task) -> dict[str, Any]:
+    """What REST answers for a task: TaskOut's fields (tests/unit/test_task_shape.py checks)."""
     return {
         "id": int(task.id),
         "user_id": task.user_id,

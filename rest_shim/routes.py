@@ -1,5 +1,7 @@
-"""The six REST endpoints. Each translates HTTP to a resolver call and back; the
-rules live in schema/resolvers.py. Mounted at /api and at /api/{user_id}."""
+"""The six REST endpoints. Each translates HTTP to a call of the resolver of the same
+name (get_task: require_task, which answers 404 for a missing task) and back; the
+rules live in schema/resolvers.py. A function's name is its OpenAPI operationId's
+start. Mounted at /api and at /api/{user_id}."""
 
 from __future__ import annotations
 
@@ -160,7 +162,7 @@ def _next_page_url(request: Request, offset: int, limit: int) -> str:
     },
 )
 async def create_task(ctx: RestContext, request: Request, body: TaskCreateBody) -> Response:
-    task = await resolvers.create_task(ctx, body.to_input())
+    task = await resolvers.create_task(ctx, body.to_new_task())
     location = f"{_sent_path(request).rstrip('/')}/{task.id}"
     return FastJSONResponse(task_json(task), status_code=201, headers={"Location": location})
 
@@ -184,7 +186,7 @@ async def get_task(ctx: RestContext, task_id: TaskIdPath) -> Response:
     responses={**_TASK, **_ERRORS, **_NOT_FOUND, **_NOT_JSON},
 )
 async def update_task(ctx: RestContext, task_id: TaskIdPath, body: TaskUpdateBody) -> Response:
-    return FastJSONResponse(task_json(await resolvers.update_task(ctx, task_id, body.to_input())))
+    return FastJSONResponse(task_json(await resolvers.update_task(ctx, task_id, body.to_changes())))
 
 
 @router.delete(
@@ -206,8 +208,8 @@ async def delete_task(ctx: RestContext, task_id: TaskIdPath) -> Response:
     response_class=FastJSONResponse,
     responses={**_TASK, **_ERRORS, **_NOT_FOUND, **_NOT_JSON},
 )
-async def complete_task(
+async def toggle_task_completion(
     ctx: RestContext, task_id: TaskIdPath, body: Annotated[CompletionBody | None, Body()] = None
 ) -> Response:
     completed = body.completed if body is not None else None
-    return FastJSONResponse(task_json(await resolvers.set_task_completion(ctx, task_id, completed)))
+    return FastJSONResponse(task_json(await resolvers.toggle_task_completion(ctx, task_id, completed)))

@@ -12,8 +12,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from db.priority import TaskPriority
 from schema.errors import ValidationFailed
-from schema.types import TaskPriority
 from schema.validation import MAX_TASK_ID
 
 _VERSION = 1

@@ -1,4 +1,6 @@
-"""Query fields: each one hands its arguments to the resolver of the same name."""
+"""Query fields: each one hands its arguments to its resolver: `me` to resolvers.me,
+`task` to resolvers.get_task and `tasks` to resolvers.list_tasks (the names REST and
+db/queries.py use too)."""
 
 from __future__ import annotations
 

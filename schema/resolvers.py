@@ -1,7 +1,10 @@
 """Every operation of the API, once. GraphQL fields and REST routes both call these.
 
-Each function takes the request context and plain arguments, enforces ownership
-and validation, and returns schema types or raises a DomainError.
+Each function takes the request context and plain arguments (writes take the
+dataclasses of schema/writes.py), enforces ownership and validation, and returns
+schema types or raises a DomainError. An operation has one name here, in the REST
+route function and in db/queries.py; GraphQL spells it in camelCase (`createTask`),
+except the reads `task` (get_task) and `tasks` (list_tasks).
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from db import queries
 from schema.context import RequestContext
 from schema.cursor import decode_cursor, encode_cursor
 from schema.errors import NotFound
-from schema.inputs import CreateTaskInput, UpdateTaskInput
 from schema.types import (
     PageInfo,
     SortOrder,
@@ -32,6 +34,7 @@ from schema.validation import (
     clean_task_changes,
     parse_task_id,
 )
+from schema.writes import NewTask, TaskChanges
 
 NOT_FOUND_MESSAGE = "Task not found."
 _COMPLETED_FILTER = {
@@ -131,14 +134,14 @@ async def list_tasks(
     )
 
 
-async def create_task(ctx: RequestContext, data: CreateTaskInput) -> Task:
+async def create_task(ctx: RequestContext, data: NewTask) -> Task:
     viewer = await ctx.viewer()
     values = clean_new_task(data)
-    row = await queries.insert_task(ctx.db, (viewer.id, viewer.email, viewer.name), values)
+    row = await queries.create_task(ctx.db, (viewer.id, viewer.email, viewer.name), values)
     return Task.from_row(row)
 
 
-async def update_task(ctx: RequestContext, task_id: str | int, data: UpdateTaskInput) -> Task:
+async def update_task(ctx: RequestContext, task_id: str | int, data: TaskChanges) -> Task:
     viewer = await ctx.viewer()
     pk = parse_task_id(task_id)
     values = clean_task_changes(data)
@@ -148,10 +151,12 @@ async def update_task(ctx: RequestContext, task_id: str | int, data: UpdateTaskI
     return Task.from_row(row)
 
 
-async def set_task_completion(ctx: RequestContext, task_id: str | int, completed: bool | None = None) -> Task:
+async def toggle_task_completion(
+    ctx: RequestContext, task_id: str | int, completed: bool | None = None
+) -> Task:
     """Flip `completed`, or set it when `completed` is given."""
     viewer = await ctx.viewer()
-    row = await queries.set_completed(ctx.db, viewer.id, parse_task_id(task_id), completed)
+    row = await queries.toggle_task_completion(ctx.db, viewer.id, parse_task_id(task_id), completed)
     if row is None:
         raise NotFound(NOT_FOUND_MESSAGE)
     return Task.from_row(row)

@@ -9,15 +9,12 @@ from typing import Any
 
 import strawberry
 
+from db.priority import TaskPriority
+from schema.rows import decode_task_row
 
-@strawberry.enum
-class TaskPriority(Enum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
+# The database's enum is the GraphQL enum TaskPriority: its member names are the values.
+strawberry.enum(TaskPriority)
 
-
-_PRIORITY_OF = {p.value: p for p in TaskPriority}
 _new = object.__new__
 
 
@@ -64,23 +61,14 @@ class Task:
 
     @classmethod
     def from_row(cls, row: Any) -> Task:
-        """A task from a row whose first columns are db.queries.TASK_COLUMN_NAMES.
+        """A task from a row whose first columns are db.queries.TASK_COLUMN_NAMES, this
+        type's fields (schema/rows.py).
 
-        Listing builds one per row: filling the instance's __dict__ from positions
-        costs half of calling the dataclass __init__ with keywords (no __post_init__
-        or defaults to run here)."""
+        Listing builds one per row: filling the instance's __dict__ costs half of
+        calling the dataclass __init__ with keywords (no __post_init__ or defaults to
+        run here)."""
         task = _new(cls)
-        task.__dict__ = {
-            "id": strawberry.ID(str(row[0])),
-            "user_id": row[1],
-            "title": row[2],
-            "description": row[3],
-            "completed": row[4],
-            "priority": _PRIORITY_OF[row[5]],
-            "due_date": row[6],
-            "created_at": row[7],
-            "updated_at": row[8],
-        }
+        task.__dict__ = decode_task_row(row)
         return task
 
 

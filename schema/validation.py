@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from strawberry.types.unset import UnsetType
-
+from db.priority import TaskPriority
 from schema.errors import FieldError, ValidationFailed
-from schema.inputs import CreateTaskInput, UpdateTaskInput
-from schema.types import TaskPriority
+from schema.writes import NewTask, TaskChanges
 
 TITLE_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 1000
@@ -44,41 +43,25 @@ def parse_task_id(raw: object, field: str = "id") -> int:
     return value
 
 
-def clean_new_task(data: CreateTaskInput) -> dict[str, Any]:
+def clean_new_task(data: NewTask) -> dict[str, Any]:
     """Column values for a new task, or ValidationFailed listing every bad field."""
-    errors: list[FieldError] = []
-    values = {
-        "title": _title(data.title, errors),
-        "description": _description(data.description, errors),
-        "completed": _required(data.completed, "completed", errors),
-        "priority": _priority(data.priority, errors),
-        "due_date": _due_date(data.due_date, errors),
-    }
-    if errors:
-        raise ValidationFailed(errors)
-    return values
+    return _clean({name: getattr(data, name) for name in _CLEANERS})
 
 
-def clean_task_changes(data: UpdateTaskInput) -> dict[str, Any]:
+def clean_task_changes(data: TaskChanges) -> dict[str, Any]:
     """Only the columns the caller gave; at least one is required."""
+    given = data.given()
+    if not given:
+        raise ValidationFailed.single("input", f"give at least one of {', '.join(_CLEANERS)}")
+    return _clean(given)
+
+
+def _clean(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Each field's column value, or ValidationFailed listing every bad field."""
     errors: list[FieldError] = []
-    values: dict[str, Any] = {}
-    if not isinstance(data.title, UnsetType):
-        values["title"] = _title(data.title, errors)
-    if not isinstance(data.description, UnsetType):
-        values["description"] = _description(data.description, errors)
-    if not isinstance(data.completed, UnsetType):
-        values["completed"] = _required(data.completed, "completed", errors)
-    if not isinstance(data.priority, UnsetType):
-        values["priority"] = _priority(data.priority, errors)
-    if not isinstance(data.due_date, UnsetType):
-        values["due_date"] = _due_date(data.due_date, errors)
+    values = {name: _CLEANERS[name](value, errors) for name, value in given.items()}
     if errors:
         raise ValidationFailed(errors)
-    if not values:
-        raise ValidationFailed.single(
-            "input", "give at least one of title, description, completed, priority, due_date"
-        )
     return values
 
 
@@ -133,9 +116,9 @@ def _unstorable(text: str) -> str | None:
     return None
 
 
-def _required(value: Any, field: str, errors: list[FieldError]) -> Any:
+def _completed(value: bool | None, errors: list[FieldError]) -> bool | None:
     if value is None:
-        errors.append(FieldError(field, "must not be null"))
+        errors.append(FieldError("completed", "must not be null"))
     return value
 
 
@@ -187,3 +170,14 @@ def _due_date(value: datetime | None, errors: list[FieldError]) -> datetime | No
         )
         return None
     return utc
+
+
+# The rule of each writable column (db.queries.WRITABLE_COLUMNS, in its order: errors
+# are listed in this order).
+_CLEANERS: dict[str, Callable[[Any, list[FieldError]], Any]] = {
+    "title": _title,
+    "description": _description,
+    "completed": _completed,
+    "priority": _priority,
+    "due_date": _due_date,
+}

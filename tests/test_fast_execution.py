@@ -18,9 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strawberry.extensions import ParserCache
 
+from db.priority import TaskPriority
 from schema.fast import execution as fast_execution
 from schema.fast.execution import FastListExecutor
-from schema.types import Task, TaskPriority
+from schema.types import Task
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

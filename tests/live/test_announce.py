@@ -67,8 +67,8 @@ def test_a_rolled_back_write_announces_nothing(database: DatabaseURL) -> None:
                 for commit in (False, True):
                     tx = writer.transaction()
                     await tx.start()
-                    row = await queries.insert_task(db, (user, None, None), NEW_TASK)
-                    await queries.set_completed(db, user, row["id"], None)
+                    row = await queries.create_task(db, (user, None, None), NEW_TASK)
+                    await queries.toggle_task_completion(db, user, row["id"], None)
                     await queries.update_task(db, user, row["id"], {"title": "u"})
                     await queries.delete_task(db, user, row["id"])
                     await asyncio.sleep(0.3)
@@ -103,15 +103,15 @@ def test_writes_refused_by_the_database_announce_nothing(database: DatabaseURL) 
             async with listening(database) as heard:
                 # The title rules hold in the database itself (check constraints).
                 with pytest.raises(asyncpg.CheckViolationError):
-                    await queries.insert_task(db, (user, None, None), {**NEW_TASK, "title": " padded "})
-                row = await queries.insert_task(db, (user, None, None), NEW_TASK)
+                    await queries.create_task(db, (user, None, None), {**NEW_TASK, "title": " padded "})
+                row = await queries.create_task(db, (user, None, None), NEW_TASK)
                 with pytest.raises(asyncpg.CheckViolationError):
                     await queries.update_task(db, user, row["id"], {"title": "   "})
                 with pytest.raises(asyncpg.StringDataRightTruncationError):
                     await queries.update_task(db, user, row["id"], {"title": "x" * 201, "completed": True})
                 # Not found (or not yours): nothing changed, nothing announced.
                 assert await queries.update_task(db, "someone-else", row["id"], {"title": "x"}) is None
-                assert await queries.set_completed(db, "someone-else", row["id"], True) is None
+                assert await queries.toggle_task_completion(db, "someone-else", row["id"], True) is None
                 assert await queries.delete_task(db, "someone-else", row["id"]) is False
                 await asyncio.sleep(0.5)
                 assert [(h["kind"], h["task_id"]) for h in heard] == [("created", row["id"])]
@@ -139,7 +139,7 @@ def test_a_task_too_large_to_announce_goes_out_by_id(live: LiveServer, database:
             statement_timeout=5,
         )
         try:
-            row = await queries.insert_task(db, (user, None, None), values)
+            row = await queries.create_task(db, (user, None, None), values)
             return int(row["id"])
         finally:
             await db.close()
