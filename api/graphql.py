@@ -38,6 +38,7 @@ from strawberry.types import ExecutionResult
 
 from api.deps import build_context
 from api.docs import graphiql_page
+from api.mount import ScopedRoute
 from schema.context import RequestContext
 from schema.errors import JSON_NUMBER_TOO_LONG, transport_error
 from schema.schema import app_validation_rules, schema
@@ -260,6 +261,6 @@ def _plain_json_post(request: Request) -> bool:
 
 def graphql_route(path: str = "/graphql") -> Route:
     """GET (queries, GraphiQL in a browser) and POST; other methods get 405 with Allow."""
-    route = Route(path, TaskGraphQL(schema, graphql_ide="graphiql"), methods=["GET", "POST"])
+    route = ScopedRoute(path, TaskGraphQL(schema, graphql_ide="graphiql"), methods=["GET", "POST"])
     route.methods = {"GET", "POST"}  # Starlette adds HEAD to GET routes; Strawberry refuses it
     return route
