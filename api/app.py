@@ -22,6 +22,7 @@ from api.graphql import graphql_route
 from api.health import router as health_router
 from api.jwks import JWKSCache
 from api.live import end_streams_on_exit, graphql_websocket_route, start_live_feed
+from api.mount import include_flat
 from api.observability import Metrics, RequestLogAndMetrics, record_graphql, running
 from api.openapi import install_openapi
 from api.settings import Settings, load_settings, with_dev_secret
@@ -139,18 +140,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ConnectionCloseWhileDraining, state=drain)  # outermost
     # Busiest first: requests are matched against the routes in this order. The event
     # streams go before the task routes, whose /tasks/{task_id} would take "events".
-    app.include_router(events_router, prefix="/api")
-    app.include_router(events_router, prefix="/api/{user_id}")
-    app.include_router(tasks_router, prefix="/api")
+    include_flat(app, events_router, prefix="/api")
+    include_flat(app, events_router, prefix="/api/{user_id}")
+    include_flat(app, tasks_router, prefix="/api")
     app.router.routes.append(graphql_route(schema, fast_paths=settings.fast_paths))
     app.router.routes.append(graphql_websocket_route(settings, schema))
-    app.include_router(
+    include_flat(
+        app,
         tasks_router,
         prefix="/api/{user_id}",
         dependencies=[Depends(user_namespace)],
         responses={403: {"model": ErrorOut, "description": "`{user_id}` is not the caller (`forbidden`)."}},
     )
-    app.include_router(health_router)
+    include_flat(app, health_router)
     if metrics is not None:
         app.router.routes.append(metrics.route())  # last: no cost to the routes above
     install_docs(app, settings)  # after the routes above: no cost to them

@@ -41,9 +41,10 @@ from typing import TYPE_CHECKING
 import fastapi_offline
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
+
+from api.mount import ScopedMount, ScopedRoute
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -426,12 +427,12 @@ def install_docs(app: FastAPI, settings: Settings) -> None:
     the app with docs_url=None and redoc_url=None: these replace FastAPI's CDN pages."""
     routes = app.router.routes
     if settings.api_docs:
-        routes.append(Route("/docs", swagger_ui_page, methods=["GET"], include_in_schema=False))
-        routes.append(Route("/redoc", redoc_page, methods=["GET"], include_in_schema=False))
+        routes.append(ScopedRoute("/docs", swagger_ui_page, methods=["GET"], include_in_schema=False))
+        routes.append(ScopedRoute("/redoc", redoc_page, methods=["GET"], include_in_schema=False))
     if settings.api_docs or settings.graphql_ide:
         # The favicon is fastapi-offline's, on GraphiQL's page too.
-        routes.append(Mount(OFFLINE_PREFIX, ImmutableStaticFiles(directory=OFFLINE_STATIC_DIR)))
-        routes.append(Mount(OWN_PREFIX, ImmutableStaticFiles(directory=OWN_STATIC_DIR)))
+        routes.append(ScopedMount(OFFLINE_PREFIX, ImmutableStaticFiles(directory=OFFLINE_STATIC_DIR)))
+        routes.append(ScopedMount(OWN_PREFIX, ImmutableStaticFiles(directory=OWN_STATIC_DIR)))
     if settings.graphql_ide:
         npm_files = ImmutableStaticFiles(directory=graphiql_dir(settings.data_dir), check_dir=False)
-        routes.append(Mount(NPM_PREFIX, npm_files))
+        routes.append(ScopedMount(NPM_PREFIX, npm_files))

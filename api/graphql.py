@@ -41,6 +41,7 @@ from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
 
 from api.docs import graphiql_page
+from api.mount import ScopedRoute
 from schema.context import RequestContext, build_context
 from schema.errors import JSON_NUMBER_TOO_LONG, transport_error
 from schema.fast.http import PlainPostShortcut
@@ -210,6 +211,6 @@ def response_media_type(accept: str | None) -> str:
 def graphql_route(schema: BaseSchema, path: str = "/graphql", *, fast_paths: bool = True) -> Route:
     """GET (queries, GraphiQL in a browser) and POST; other methods get 405 with Allow."""
     view = (FastTaskGraphQL if fast_paths else TaskGraphQL)(schema, graphql_ide="graphiql")
-    route = Route(path, view, methods=["GET", "POST"])
+    route = ScopedRoute(path, view, methods=["GET", "POST"])
     route.methods = {"GET", "POST"}  # Starlette adds HEAD to GET routes; Strawberry refuses it
     return route

@@ -43,6 +43,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 )
 
 from api.graphql import TaskGraphQL
+from api.mount import ScopedWebSocketRoute
 from api.settings import Settings
 from db.engine import Database
 from db.live import ChangeFeed
@@ -147,7 +148,7 @@ def graphql_websocket_route(settings: Settings, schema: TaskSchema, path: str = 
         connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
         allowed_origins=settings.cors_origins,
     )
-    return WebSocketRoute(path, view)
+    return ScopedWebSocketRoute(path, view)
 
 
 class CodedErrors:

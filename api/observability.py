@@ -55,6 +55,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.mount import ScopedRoute
 from api.settings import Settings
 from schema.errors import error_response
 
@@ -460,7 +461,7 @@ class Metrics:
             GCCollector(registry=self._registry)
 
     def route(self, path: str = "/metrics") -> Route:
-        return Route(path, self.endpoint, methods=["GET"], include_in_schema=False)
+        return ScopedRoute(path, self.endpoint, methods=["GET"], include_in_schema=False)
 
     async def endpoint(self, request: Request) -> Response:
         if self._token is not None and not self._authorized(request.headers.get("authorization", "")):
