@@ -10,6 +10,7 @@ transaction-mode pooler (see db/engine.py) and is not sent on.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -42,6 +43,10 @@ class DatabaseURL:
     @classmethod
     def parse(cls, raw: str) -> DatabaseURL:
         parts = urlsplit(raw.strip())
+        if parts.fragment:
+            # A `#` in a pasted password starts a fragment: the host, database and
+            # options after it would be silently lost.
+            raise DatabaseURLError("contains '#': percent-encode it (%23) if it is part of the password")
         if parts.scheme not in _SCHEMES:
             raise DatabaseURLError(
                 f"scheme must be one of postgresql://, postgres://, postgresql+asyncpg://"
@@ -64,6 +69,8 @@ class DatabaseURL:
                     connect_timeout = float(value)
                 except ValueError:
                     raise DatabaseURLError("connect_timeout must be a number of seconds") from None
+                if not math.isfinite(connect_timeout):
+                    raise DatabaseURLError("connect_timeout must be a number of seconds")
                 if connect_timeout <= 0:  # libpq: 0 or less means wait forever
                     connect_timeout = None
                 continue
