@@ -1,7 +1,14 @@
 """Each run creates its own database on a real PostgreSQL and drops it afterwards.
 
 TEST_DATABASE_URL names the server to use (CI: the machine's PostgreSQL);
-without it the embedded PostgreSQL (pgserver) under .data/test-postgres is used.
+without it the embedded PostgreSQL (pgserver) under .data/test/postgres is used.
+
+The suite runs in parallel by default (pytest-xdist, `--dist loadgroup`, WORKERS
+workers; see pytest_cmdline_main): every worker is its own pytest session, so every
+session-scoped fixture below (databases, the live server, pgbouncer, Node harnesses) is
+per worker. Databases have unique names; the embedded PostgreSQL is one server that all
+workers share (pgserver counts the processes using it, under its own file lock).
+`-n 0` or `-p no:xdist` runs serially (for debugging, `--pdb`).
 """
 
 from __future__ import annotations
@@ -21,6 +28,52 @@ from db.url import DatabaseURL
 from tests.support import HS_SECRET, LiveServer, live_server, settings_for
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Workers when none are asked for. Many tests wait on servers, Node or PostgreSQL rather
+# than compute, so more workers than this machine's 2 cores pay (measured: README, Testing).
+WORKERS = 4
+
+# Modules whose module- or session-scoped fixtures are costly (a browser, Node servers,
+# npm code generation): each runs on one worker, rather than setting them up on every
+# worker that gets one of its tests. Keys are paths relative to tests/.
+GROUPED_MODULES = (
+    "browser/",
+    "interop/",
+    "typed_clients/",
+    "graphql_http/test_audit.py",
+)
+
+# Tests that take longest, scheduled first so no worker is left with one at the end
+# (xdist hands out tests in collection order). Prefixes of node ids relative to tests/.
+SLOW_FIRST = ()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Parallel unless told otherwise: `-n WORKERS --dist loadgroup` when no `-n` was
+    given, xdist is loaded (`-p no:xdist` turns it off) and nothing needs one process
+    (--pdb, --collect-only). Not in the workers themselves."""
+    if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
+        return
+    if config.option.numprocesses is not None or config.option.usepdb or config.option.collectonly:
+        return
+    config.option.numprocesses = WORKERS
+    if config.option.dist == "no":
+        config.option.dist = "loadgroup"
+
+
+def _relative_id(item: pytest.Item) -> str:
+    return item.nodeid.removeprefix("tests/")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = _relative_id(item).split("::", 1)[0]
+        if module.startswith(GROUPED_MODULES) and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(module))
+    # Stable: the rest keep their order.
+    items.sort(key=lambda item: not _relative_id(item).startswith(SLOW_FIRST))
 
 
 @pytest.fixture(scope="session")
