@@ -33,19 +33,31 @@ ROOT = Path(__file__).resolve().parent.parent
 # than compute, so more workers than this machine's 2 cores pay (measured: README, Testing).
 WORKERS = 4
 
-# Modules whose module- or session-scoped fixtures are costly (a browser, Node servers,
-# npm code generation): each runs on one worker, rather than setting them up on every
-# worker that gets one of its tests. Keys are paths relative to tests/.
-GROUPED_MODULES = (
-    "browser/",
-    "interop/",
-    "typed_clients/",
-    "graphql_http/test_audit.py",
-)
+# How tests are shared out (--dist loadgroup): a module's tests run on one worker, in
+# order, so its module-scoped fixtures (live servers, browsers, Node servers, code
+# generation) are set up once, and a worker holds one module's database connections at a
+# time. These directories are one group each: their tests own PostgreSQL servers and
+# pgbouncers, or measure time and load (drain, outage, slow consumers), and must not
+# overlap one another. Paths relative to tests/.
+GROUPED_DIRECTORIES = ("live/", "production/")
 
-# Tests that take longest, scheduled first so no worker is left with one at the end
-# (xdist hands out tests in collection order). Prefixes of node ids relative to tests/.
-SLOW_FIRST = ()
+# Scheduled first, slowest first (xdist hands groups out in this order), so no worker is
+# left with a long one at the end; the rest keep collection order.
+SLOW_FIRST = (
+    "test_fast_execution.py",
+    "interop/",
+    "production/",
+    "test_embedded.py",
+    "graphql_http/test_audit_gate.py",
+    "test_browser_gate.py",
+    "test_interop_gate.py",
+    "test_schemathesis.py",
+    "browser/",
+    "typed_clients/",
+    "live/",
+    "test_cli.py",
+    "test_graphql_fuzz.py",
+)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -60,20 +72,29 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     config.option.numprocesses = WORKERS
     if config.option.dist == "no":
         config.option.dist = "loadgroup"
+        config.option.loadscopereorder = False  # keep SLOW_FIRST's order
 
 
 def _relative_id(item: pytest.Item) -> str:
     return item.nodeid.removeprefix("tests/")
 
 
+def _rank(item: pytest.Item) -> int:
+    relative = _relative_id(item)
+    return next((i for i, prefix in enumerate(SLOW_FIRST) if relative.startswith(prefix)), len(SLOW_FIRST))
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_rank)  # stable
+    if not config.pluginmanager.hasplugin("xdist"):
+        return  # -p no:xdist: the marker is not even registered
     for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
         module = _relative_id(item).split("::", 1)[0]
-        if module.startswith(GROUPED_MODULES) and item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(module))
-    # Stable: the rest keep their order.
-    items.sort(key=lambda item: not _relative_id(item).startswith(SLOW_FIRST))
+        group = next((d for d in GROUPED_DIRECTORIES if module.startswith(d)), module)
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
