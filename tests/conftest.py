@@ -30,7 +30,8 @@ from tests.support import HS_SECRET, LiveServer, live_server, settings_for
 ROOT = Path(__file__).resolve().parent.parent
 
 # Workers when none are asked for. Many tests wait on servers, Node or PostgreSQL rather
-# than compute, so more workers than this machine's 2 cores pay (measured: README, Testing).
+# than compute, so more workers than a 2-core machine has cores keep it busy (2 and 3
+# workers have not been timed against 4 yet).
 WORKERS = 4
 
 # How tests are shared out (--dist loadgroup): a module's tests run on one worker, in
