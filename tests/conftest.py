@@ -1,7 +1,14 @@
 """Each run creates its own database on a real PostgreSQL and drops it afterwards.
 
 TEST_DATABASE_URL names the server to use (CI: the machine's PostgreSQL);
-without it the embedded PostgreSQL (pgserver) under .data/test-postgres is used.
+without it the embedded PostgreSQL (pgserver) under .data/test/postgres is used.
+
+The suite runs in parallel by default (pytest-xdist, `--dist loadgroup`, WORKERS
+workers; see pytest_cmdline_main): every worker is its own pytest session, so every
+session-scoped fixture below (databases, the live server, pgbouncer, Node harnesses) is
+per worker. Databases have unique names; the embedded PostgreSQL is one server that all
+workers share (pgserver counts the processes using it, under its own file lock).
+`-n 0` or `-p no:xdist` runs serially (for debugging, `--pdb`).
 """
 
 from __future__ import annotations
@@ -21,6 +28,74 @@ from db.url import DatabaseURL
 from tests.support import HS_SECRET, LiveServer, live_server, settings_for
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Workers when none are asked for. Many tests wait on servers, Node or PostgreSQL rather
+# than compute, so more workers than a 2-core machine has cores keep it busy (2 and 3
+# workers have not been timed against 4 yet).
+WORKERS = 4
+
+# How tests are shared out (--dist loadgroup): a module's tests run on one worker, in
+# order, so its module-scoped fixtures (live servers, browsers, Node servers, code
+# generation) are set up once, and a worker holds one module's database connections at a
+# time. These directories are one group each: their tests own PostgreSQL servers and
+# pgbouncers, or measure time and load (drain, outage, slow consumers), and must not
+# overlap one another. Paths relative to tests/.
+GROUPED_DIRECTORIES = ("live/", "production/")
+
+# Scheduled first, slowest first (xdist hands groups out in this order), so no worker is
+# left with a long one at the end; the rest keep collection order.
+SLOW_FIRST = (
+    "test_fast_execution.py",
+    "interop/",
+    "production/",
+    "test_embedded.py",
+    "graphql_http/test_audit_gate.py",
+    "test_browser_gate.py",
+    "test_interop_gate.py",
+    "test_schemathesis.py",
+    "browser/",
+    "typed_clients/",
+    "live/",
+    "test_cli.py",
+    "test_graphql_fuzz.py",
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Parallel unless told otherwise: `-n WORKERS --dist loadgroup` when no `-n` was
+    given, xdist is loaded (`-p no:xdist` turns it off) and nothing needs one process
+    (--pdb, --collect-only). Not in the workers themselves."""
+    if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
+        return
+    if config.option.numprocesses is not None or config.option.usepdb or config.option.collectonly:
+        return
+    config.option.numprocesses = WORKERS
+    if config.option.dist == "no":
+        config.option.dist = "loadgroup"
+        config.option.loadscopereorder = False  # keep SLOW_FIRST's order
+
+
+def _relative_id(item: pytest.Item) -> str:
+    return item.nodeid.removeprefix("tests/")
+
+
+def _rank(item: pytest.Item) -> int:
+    relative = _relative_id(item)
+    return next((i for i, prefix in enumerate(SLOW_FIRST) if relative.startswith(prefix)), len(SLOW_FIRST))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_rank)  # stable
+    if not config.pluginmanager.hasplugin("xdist"):
+        return  # -p no:xdist: the marker is not even registered
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        module = _relative_id(item).split("::", 1)[0]
+        group = next((d for d in GROUPED_DIRECTORIES if module.startswith(d)), module)
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

@@ -67,7 +67,11 @@ class LiveServer:
     """The app on a real port, run by uvicorn in a background thread."""
 
     def __init__(self, settings: Settings) -> None:
-        self.port = free_port()
+        # Bound here and handed to uvicorn, so no other process (a parallel test worker)
+        # can take the port between choosing it and listening on it.
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.port = int(self._socket.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             create_app(settings),
@@ -77,7 +81,9 @@ class LiveServer:
             lifespan="on",
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
 
     def start(self) -> LiveServer:
         self._thread.start()
@@ -90,7 +96,9 @@ class LiveServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._socket.close()
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = auth(token) if token else {}
@@ -99,9 +107,9 @@ class LiveServer:
 
 @contextmanager
 def live_server(settings: Settings) -> Iterator[LiveServer]:
-    server = LiveServer(settings).start()
+    server = LiveServer(settings)
     try:
-        yield server
+        yield server.start()
     finally:
         server.stop()
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.test_interop_gate import NESTED
+
 ROOT = Path(__file__).resolve().parent.parent
 ONE_BROWSER_TEST = "tests/browser/test_tools.py::test_redoc_renders_the_document"
 
@@ -16,7 +18,7 @@ ONE_BROWSER_TEST = "tests/browser/test_tools.py::test_redoc_renders_the_document
 def pytest_without_chromium(tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "REQUIRE_BROWSER")}
     env.update(CHROMIUM=str(tmp_path / "chromium"), **extra)
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", ONE_BROWSER_TEST]
+    command = [sys.executable, "-m", "pytest", *NESTED, "-q", "-rs", ONE_BROWSER_TEST]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -5,6 +5,7 @@ packages checked against their pinned digests, and introspection switched off pe
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import json
@@ -253,12 +254,14 @@ def test_introspection_off_is_enforced_per_app(database: DatabaseURL, server: Li
 
 def _tarball(files: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
         for name, content in files.items():
             info = tarfile.TarInfo(f"package/{name}")
             info.size = len(content)
             archive.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
+    # mtime=0: the same files give the same bytes (and digest) in any second; "w:gz"
+    # stamped the current time, so a test straddling a second boundary failed.
+    return gzip.compress(buffer.getvalue(), mtime=0)
 
 
 def _integrity(data: bytes) -> str:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ONE_INTEROP_TEST = "tests/interop/test_better_auth.py::test_hs256_service_with_only_the_secret"
+# The nested pytest runs one test: in its own process, not on parallel workers.
+NESTED = ("-p", "no:cacheprovider", "-p", "no:xdist")
 
 
 def environment(bin_dir: Path, **extra: str) -> dict[str, str]:
@@ -26,7 +28,7 @@ def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[
 
 
 def pytest_without_node(tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", ONE_INTEROP_TEST]
+    command = [sys.executable, "-m", "pytest", *NESTED, "-q", "-rs", ONE_INTEROP_TEST]
     return run(command, environment(tmp_path, **extra))
 
 
@@ -51,8 +53,6 @@ def test_ci_run_fails_without_node(tmp_path: Path) -> None:
         found = shutil.which(tool)
         assert found is not None, f"{tool} is needed to run .ci/run here"
         (tmp_path / tool).symlink_to(found)
-    result = run(
-        ["/bin/bash", ".ci/run", "-p", "no:cacheprovider", "-q", ONE_INTEROP_TEST], environment(tmp_path)
-    )
+    result = run(["/bin/bash", ".ci/run", *NESTED, "-q", ONE_INTEROP_TEST], environment(tmp_path))
     assert result.returncode != 0, result.stdout + result.stderr
     assert "Better Auth interop tests are required here" in result.stdout

@@ -7,13 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_interop_gate import ROOT, environment
+from tests.test_interop_gate import NESTED, ROOT, environment
 
 AUDIT_TEST = "tests/graphql_http/test_audit.py"
 
 
 def pytest_without_node(tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", AUDIT_TEST]
+    command = [sys.executable, "-m", "pytest", *NESTED, "-q", "-rs", AUDIT_TEST]
     env = environment(tmp_path, **extra)
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
