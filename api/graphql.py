@@ -37,7 +37,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
-from strawberry.schema import BaseSchema
+from strawberry.schema import BaseSchema, Schema
 from strawberry.types import ExecutionResult
 
 from api.docs import graphiql_page
@@ -45,7 +45,9 @@ from api.mount import ScopedRoute
 from schema.context import RequestContext, build_context
 from schema.errors import JSON_NUMBER_TOO_LONG, transport_error
 from schema.fast.http import PlainPostShortcut
-from schema.schema import app_validation_rules
+from schema.fast.operation import Operation
+from schema.fast.operation import plan as plan_operation
+from schema.schema import MAX_TOKENS, app_validation_rules, request_rules
 
 JSON = "application/json"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -149,7 +151,15 @@ class TaskGraphQL(GraphQL[RequestContext, None]):
 
 class FastTaskGraphQL(TaskGraphQL, PlainPostShortcut):
     """TaskGraphQL, with the short path for plain JSON POSTs (schema/fast/http.py)
-    between its run() and Strawberry's."""
+    between its run() and Strawberry's, and on it whole plain operations run without
+    Strawberry's execute (schema/fast/operation.py)."""
+
+    def plan_operation(self, query: str, operation_name: str | None) -> Operation | None:
+        schema = self.schema
+        assert isinstance(schema, Schema)
+        return plan_operation(
+            schema._schema, query, operation_name, request_rules(operation_name), MAX_TOKENS
+        )
 
 
 def is_request_error(result: ExecutionResult) -> bool:

@@ -45,7 +45,12 @@ def limit_rules(context: ExecutionContext) -> tuple[type[ASTValidationRule], ...
     # Strawberry keeps the operationName the request gave only in a private attribute
     # (its public operation_name falls back to the document's first operation): read
     # on both paths, listed in schema/fast/__init__.py.
-    extra = _LIMIT_RULES if context._provided_operation_name else _LIMIT_RULES_UNNAMED
+    return request_rules(context._provided_operation_name)
+
+
+def request_rules(operation_name: str | None) -> tuple[type[ASTValidationRule], ...]:
+    """limit_rules, for a request that gave this operationName."""
+    extra = _LIMIT_RULES if operation_name else _LIMIT_RULES_UNNAMED
     return (*extra, *app_validation_rules.get())
 
 

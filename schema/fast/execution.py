@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import keyword
 from collections.abc import Callable
+from contextvars import ContextVar
 from enum import Enum, EnumMeta
 from typing import Any, NamedTuple
 
@@ -42,6 +43,7 @@ from graphql import (
     GraphQLOutputType,
     GraphQLResolveInfo,
     GraphQLString,
+    MiddlewareManager,
     Undefined,
     is_leaf_type,
     is_object_type,
@@ -72,6 +74,35 @@ _SHARED_PLANS_MAX = 1024
 _shared_plans: dict[tuple[Any, ...], tuple[Any, Apply | None]] = {}
 
 
+# What the root resolvers of a request already did, by response key: ("value", result)
+# or ("error", exception). Set by the whole-operation path (schema/fast/operation.py)
+# when it hands a request to the stock executor: those resolvers are not run again.
+replayed_outcomes: ContextVar[dict[str, tuple[str, Any]] | None] = ContextVar(
+    "replayed_outcomes", default=None
+)
+
+
+class _Replay:
+    """Middleware answering the root fields with their replayed outcomes; innermost,
+    so anything else wrapping resolvers sees them as the resolver's."""
+
+    def __init__(self, outcomes: dict[str, tuple[str, Any]]) -> None:
+        self.outcomes = outcomes
+
+    def resolve(
+        self, next_: Callable[..., Any], root: Any, info: GraphQLResolveInfo[Any], **args: Any
+    ) -> Any:
+        path = info.path
+        if path.prev is None:
+            outcome = self.outcomes.get(str(path.key))
+            if outcome is not None:
+                kind, value = outcome
+                if kind == "error":
+                    raise value
+                return value
+        return next_(root, info, **args)
+
+
 class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -81,6 +112,10 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
         self._plain = (
             self.middleware_manager is None or not self.middleware_manager.middlewares
         ) and self.hooks is None
+        outcomes = replayed_outcomes.get()
+        if outcomes:
+            others = self.middleware_manager.middlewares if self.middleware_manager else ()
+            self.middleware_manager = MiddlewareManager(_Replay(outcomes), *others)
 
     def complete_list_value(
         self,

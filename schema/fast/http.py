@@ -13,6 +13,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 
 from schema.context import RequestContext
+from schema.fast.operation import Operation, Outcome, replaying
 
 _OPERATION_KEYS = frozenset({"query", "variables", "operationName", "extensions"})
 _STREAMING_ACCEPTS = ("multipart/", "text/event-stream")
@@ -54,24 +55,40 @@ class PlainPostShortcut(GraphQL[RequestContext, None]):
         ):
             return await super().run(request)
         sub_response = await self.get_sub_response(request)
-        result = await self.execute_single(
-            request=request,
-            request_adapter=self.request_adapter_class(request),
-            sub_response=sub_response,
-            context=await self.get_context(request, response=sub_response),
-            root_value=None,
-            request_data=GraphQLRequestData(
-                query=query,
-                variables=variables,
-                operation_name=operation_name,
-                extensions=extensions,
-                protocol="http",
-            ),
-        )
+        context = await self.get_context(request, response=sub_response)
+        outcomes: dict[str, Outcome] = {}
+        operation = None if extensions else self.plan_operation(query, operation_name)
+        if operation is not None:
+            data = await operation.run(context, variables, outcomes)
+            if data is not None:
+                observe = getattr(self.schema, "observe_result", None)
+                if observe is not None:
+                    observe(operation_name, [])
+                return self.create_response({"data": data}, sub_response)
+        with replaying(outcomes):
+            result = await self.execute_single(
+                request=request,
+                request_adapter=self.request_adapter_class(request),
+                sub_response=sub_response,
+                context=context,
+                root_value=None,
+                request_data=GraphQLRequestData(
+                    query=query,
+                    variables=variables,
+                    operation_name=operation_name,
+                    extensions=extensions,
+                    protocol="http",
+                ),
+            )
         response_data = await self.process_result(request, result)
         if result.errors:
             self._handle_errors(result.errors, response_data)
         return self.create_response(response_data, sub_response)
+
+    def plan_operation(self, query: str, operation_name: str | None) -> Operation | None:
+        """The whole-operation plan of this document (schema/fast/operation.py), or None
+        to run it through Strawberry; the view supplies the validation rules."""
+        return None
 
 
 def plain_json_post(request: Request) -> bool:
