@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Route, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Route, expect, sync_playwright
 
 from api.docs import AssetsError, install_graphiql
 from db.url import DatabaseURL
@@ -36,6 +36,11 @@ _FALSY = ("", "0", "false", "no", "off")
 # Playwright downloads browsers only on `playwright install`; this says never, to anything
 # started from here.
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+# What a page may take to show what a test expects: the same bound as every other page
+# action (visit's set_default_timeout), not expect()'s 5 s, which ReDoc's client-side
+# rendering overran on a loaded 2-core machine running the suite in parallel.
+PAGE_TIMEOUT_MS = 20_000
+expect.set_options(timeout=PAGE_TIMEOUT_MS)
 
 
 def browser_required() -> bool:
@@ -128,7 +133,7 @@ _FAILED = pytest.StashKey[bool]()
 @pytest.fixture
 def visit(chromium: Browser, tools_server: LiveServer, request: pytest.FixtureRequest) -> Iterator[Visit]:
     context = chromium.new_context(viewport={"width": 1400, "height": 900}, service_workers="block")
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
     page = context.new_page()
     seen = Visit(page, tools_server.url)
     context.route("**/*", seen.route)
