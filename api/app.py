@@ -30,6 +30,7 @@ from db.embedded import start_embedded_postgres
 from db.engine import create_database
 from rest_shim.deps import user_namespace
 from rest_shim.events import router as events_router
+from rest_shim.fast_routes import FastRoute
 from rest_shim.query import list_query_from_parameters, parse_list_query
 from rest_shim.routes import router as tasks_router
 from schema.errors import ErrorOut, install_error_handlers
@@ -142,7 +143,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # streams go before the task routes, whose /tasks/{task_id} would take "events".
     include_flat(app, events_router, prefix="/api")
     include_flat(app, events_router, prefix="/api/{user_id}")
-    include_flat(app, tasks_router, prefix="/api")
+    # FAST_PATHS: the hot task routes read their arguments without FastAPI's dependency
+    # solving (rest_shim/fast_routes.py); otherwise the routes' own class.
+    task_route = FastRoute if settings.fast_paths else None
+    include_flat(app, tasks_router, prefix="/api", route_class=task_route)
     app.router.routes.append(graphql_route(schema, fast_paths=settings.fast_paths))
     app.router.routes.append(graphql_websocket_route(settings, schema))
     include_flat(
@@ -151,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         prefix="/api/{user_id}",
         dependencies=[Depends(user_namespace)],
         responses={403: {"model": ErrorOut, "description": "`{user_id}` is not the caller (`forbidden`)."}},
+        route_class=task_route,
     )
     include_flat(app, health_router)
     if metrics is not None:

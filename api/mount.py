@@ -28,12 +28,17 @@ def include_flat(
     prefix: str = "",
     dependencies: Sequence[params.Depends] = (),
     responses: dict[int | str, dict[str, Any]] | None = None,
+    route_class: type[APIRoute] | None = None,
 ) -> None:
     """What `app.include_router(router, prefix=..., dependencies=..., responses=...)`
-    does for a router of plain APIRoutes, routes copied instead of nested."""
+    does for a router of plain APIRoutes, routes copied instead of nested; each copy
+    of the class `route_class` if given (a subclass of the route's own), else of the
+    route's."""
     for route in router.routes:
         if not isinstance(route, APIRoute):
             raise TypeError(f"include_flat: {route!r} is not an APIRoute")
+        if route_class is not None and not issubclass(route_class, type(route)):
+            raise TypeError(f"include_flat: {route_class!r} does not extend {type(route)!r}")
         app.router.add_api_route(
             prefix + route.path,
             route.endpoint,
@@ -57,7 +62,7 @@ def include_flat(
             include_in_schema=route.include_in_schema,
             response_class=route.response_class,
             name=route.name,
-            route_class_override=type(route),
+            route_class_override=route_class or type(route),
             callbacks=route.callbacks,
             openapi_extra=route.openapi_extra,
             generate_unique_id_function=route.generate_unique_id_function,

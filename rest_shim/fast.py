@@ -3,7 +3,10 @@
 FastAPI resolves each declared query parameter on its own, at several µs apiece
 (for the six list parameters, 60 µs of a request's ~400 µs here); handing the whole
 query string to one validation costs a few µs. With FAST_PATHS=false the app swaps
-this dependency for one whose parameters FastAPI reads (rest_shim/query.py)."""
+this dependency for one whose parameters FastAPI reads (rest_shim/query.py).
+
+The other REST shortcut, the hot routes' arguments read without FastAPI's dependency
+solving (shortcut 7), is rest_shim/fast_routes.py."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,16 +13,18 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.routing import Route, WebSocketRoute
 
 import api.cli
 from api.app import create_app
 from api.gc_tuning import GEN0_THRESHOLD, tune_for_serving
 from db.url import DatabaseURL
+from rest_shim.fast_routes import FastRoute
 from rest_shim.query import list_query_from_parameters, parse_list_query
 from tests.support import HS_SECRET, LiveServer, auth, hs_token, live_server, settings_for, unique_user
 
-FAST_MODULES = ("schema.fast", "rest_shim.fast", "api.gc_tuning")
+FAST_MODULES = ("schema.fast", "rest_shim.fast", "rest_shim.fast_routes", "api.gc_tuning")
 
 
 def _app(database: DatabaseURL, fast: bool) -> FastAPI:
@@ -42,7 +45,8 @@ def _from_fast_modules(objects: list[object]) -> list[str]:
 
 def _moving_parts(app: FastAPI) -> list[object]:
     """What serves a request: the GraphQL view, its schema's executor and extensions,
-    the middleware, and the list route's query dependency as the app resolves it."""
+    the middleware, the list route's query dependency as the app resolves it, and each
+    route's class and ASGI app."""
     [route] = [r for r in app.router.routes if isinstance(r, Route) and r.path == "/graphql"]
     view = route.endpoint
     schema = view.schema  # type: ignore[attr-defined]
@@ -57,6 +61,8 @@ def _moving_parts(app: FastAPI) -> list[object]:
         *(type(e) if not isinstance(e, type) else e for e in extensions),
         *(m.cls for m in app.user_middleware),
         query_dependency,
+        *{type(r) for r in app.router.routes},
+        *(r.app for r in app.router.routes if isinstance(r, APIRoute)),
     ]
 
 
@@ -72,6 +78,8 @@ def test_the_stock_app_uses_nothing_from_the_fast_paths(database: DatabaseURL) -
         "schema.fast.http",
         "schema.fast.cors",
         "rest_shim.fast.whole_query_string.<locals>",
+        "rest_shim.fast_routes",  # FastRoute
+        "rest_shim.fast_routes.FastRoute",  # its app
     }, found
     assert fast.dependency_overrides == {}
 
@@ -86,7 +94,18 @@ def both(database: DatabaseURL) -> Iterator[tuple[LiveServer, LiveServer]]:
         yield fast, stock
 
 
-VOLATILE = {"id", "created_at", "updated_at", "createdAt", "updatedAt"}
+VOLATILE = {"id", "created_at", "updated_at", "createdAt", "updatedAt", "user_id"}
+# The headers the routes set, compared too (Location with its task id masked).
+COMPARED_HEADERS = (
+    "content-type",
+    "x-total-count",
+    "link",
+    "location",
+    "www-authenticate",
+    "allow",
+    "retry-after",
+    "vary",
+)
 
 
 def _stable(value: Any) -> Any:
@@ -98,45 +117,163 @@ def _stable(value: Any) -> Any:
     return value
 
 
-def _answer(response: httpx.Response) -> tuple[int, str, Any]:
-    return response.status_code, response.headers.get("content-type", ""), _stable(response.json())
+def _answer(response: httpx.Response, user: str) -> tuple[int, dict[str, str], Any]:
+    headers = {name: response.headers.get(name, "").replace(user, "{user}") for name in COMPARED_HEADERS}
+    headers["location"] = re.sub(r"/\d+$", "/*", headers["location"])
+    body = _stable(response.json()) if response.content else None
+    return response.status_code, headers, body
 
 
 LIST = "{ tasks(first: 2) { totalCount pageInfo { hasNextPage } nodes { id title priority completed } } }"
 CREATE = "mutation($t: String!) { createTask(input: {title: $t, priority: HIGH}) { id title priority } }"
+JSON = {"content-type": "application/json"}
+TOO_LARGE = b'{"title": "' + b"x" * (70 * 1024) + b'"}'
+# Paths: {id} is the caller's first task, {other} another user's, {user} the caller.
+# Options: httpx's, and `token` (none, expired, garbage) and `chunked` (a body sent
+# without Content-Length).
 REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/api/tasks?limit=2&sort=title:asc", {}),
     ("GET", "/api/tasks?page=2&limit=2&status=all", {}),
+    ("GET", "/api/tasks", {}),
+    ("GET", "/api/{user}/tasks?limit=3&sort=title&order=desc&unknown=1", {}),
+    ("GET", "/api/tasks?limit=1&limit=2&search=a", {}),
     ("POST", "/api/tasks", {"json": {"title": "made", "priority": "high"}}),
+    ("POST", "/api/{user}/tasks", {"json": {"title": "made", "due_date": "2030-01-02", "id": 5}}),
     ("POST", "/api/tasks", {"json": {"title": ""}}),
     ("GET", "/api/tasks?limit=abc", {}),
     ("GET", "/api/tasks?sort=title:up", {}),
     ("GET", "/api/tasks?page=1&offset=3", {}),
+    ("GET", "/api/tasks?status=nope&limit=0", {}),
+    ("GET", "/api/tasks/{id}", {}),
+    ("GET", "/api/{user}/tasks/{id}", {}),
+    ("GET", "/api/tasks/abc", {}),
+    ("GET", "/api/tasks/0", {}),
+    ("GET", "/api/tasks/99999999999999999999", {}),
+    ("GET", "/api/tasks/{other}", {}),
+    ("GET", "/api/somebody-else/tasks/{id}", {}),
+    ("GET", "/api/tasks/{id}", {"token": "none"}),
+    ("GET", "/api/tasks/{id}", {"token": "expired"}),
+    ("GET", "/api/tasks", {"token": "garbage"}),
+    ("PATCH", "/api/tasks/{id}/complete", {}),
+    ("PATCH", "/api/{user}/tasks/{id}/complete", {}),
+    ("PATCH", "/api/tasks/{id}/complete", {"json": {"completed": False}}),
+    ("PATCH", "/api/tasks/{id}/complete", {"json": {"completed": None}}),
+    ("PATCH", "/api/tasks/{id}/complete", {"json": None}),
+    ("PATCH", "/api/tasks/{id}/complete", {"json": {"completed": "yes"}}),
+    ("PATCH", "/api/tasks/{id}/complete", {"json": [True]}),
+    ("PATCH", "/api/tasks/{id}/complete", {"content": b"{nope", "headers": JSON}),
+    ("PATCH", "/api/tasks/{id}/complete", {"content": b'{"completed": true}'}),
+    (
+        "PATCH",
+        "/api/tasks/{id}/complete",
+        {"content": b'{"completed": true}', "headers": {"content-type": "text/plain"}},
+    ),
+    ("PATCH", "/api/tasks/{other}/complete", {}),
+    ("PATCH", "/api/tasks/x1/complete", {}),
+    ("PATCH", "/api/tasks/{id}/complete", {"token": "expired"}),
+    ("POST", "/api/tasks", {"json": {}}),
+    ("POST", "/api/tasks", {"json": {"description": "no title"}}),
+    ("POST", "/api/tasks", {"json": {"title": "x", "priority": "urgent", "completed": "no"}}),
+    ("POST", "/api/tasks", {"json": ["title"]}),
+    ("POST", "/api/tasks", {}),
+    ("POST", "/api/tasks", {"content": b'{"title": "made",', "headers": JSON}),
+    ("POST", "/api/tasks", {"content": b'{"title": "made"}'}),
+    ("POST", "/api/tasks", {"content": b'{"title": "made"}', "headers": {"content-type": "text/plain"}}),
+    (
+        "POST",
+        "/api/tasks",
+        {"content": b'{"title": "made"}', "headers": {"content-type": "application/json; charset=utf-8"}},
+    ),
+    ("POST", "/api/tasks", {"json": {"title": "made"}, "token": "none"}),
+    ("POST", "/api/tasks", {"content": b"{nope", "headers": JSON, "token": "expired"}),
+    ("POST", "/api/tasks", {"content": TOO_LARGE, "headers": JSON}),
+    ("POST", "/api/tasks", {"chunked": TOO_LARGE, "headers": JSON}),
+    ("POST", "/api/tasks", {"chunked": b'{"title": "made"}', "headers": JSON}),
+    ("DELETE", "/api/tasks", {}),
+    ("PUT", "/api/tasks/{id}/complete", {}),
     ("POST", "/graphql", {"json": {"query": LIST}}),
     ("POST", "/graphql", {"json": {"query": CREATE, "variables": {"t": "made"}}}),
     ("POST", "/graphql", {"json": {"query": "{ tasks { nodes { nope } } }"}}),
     ("POST", "/graphql", {"json": {"query": "{ tasks(first: 2) { nodes { title } } }", "extra": 1}}),
-    ("POST", "/graphql", {"content": b"{not json", "headers": {"content-type": "application/json"}}),
+    ("POST", "/graphql", {"content": b"{not json", "headers": JSON}),
     ("GET", "/graphql?query=%7B%20__typename%20%7D", {}),
 ]
+
+
+def _token(kind: str | None, user: str) -> str:
+    if kind == "expired":
+        return hs_token(user, ttl=-3600)
+    return "not.a.jwt" if kind == "garbage" else hs_token(user)
+
+
+def _chunks(body: bytes) -> Iterator[bytes]:
+    for start in range(0, len(body), 4096):
+        yield body[start : start + 4096]
 
 
 @pytest.mark.parametrize(("method", "path", "options"), REQUESTS)
 def test_both_paths_answer_alike(
     both: tuple[LiveServer, LiveServer], method: str, path: str, options: dict[str, Any]
 ) -> None:
-    options = dict(options)  # the parameter is shared by reruns
-    user = unique_user("switch")
-    headers = {**auth(hs_token(user)), **options.pop("headers", {})}
-    with httpx.Client(base_url=both[0].url, headers=headers, timeout=30) as c:
-        for title in ("b", "a", "c", "d"):  # seen by both servers: one database
-            assert c.post("/api/tasks", json={"title": title}).status_code == 201
+    stranger = unique_user("switch")
+    with httpx.Client(base_url=both[1].url, headers=auth(hs_token(stranger)), timeout=30) as c:
+        other = c.post("/api/tasks", json={"title": "not yours"}).json()["id"]
     answers = []
-    for server in both:
+    for server in both:  # one database; each its own user, with the same tasks
+        given = dict(options)  # the parameter is shared by both servers and reruns
+        user = unique_user("switch")
+        token = given.pop("token", None)
+        if "chunked" in given:
+            given["content"] = _chunks(given.pop("chunked"))
+        with httpx.Client(base_url=both[1].url, headers=auth(hs_token(user)), timeout=30) as c:
+            ids = [c.post("/api/tasks", json={"title": title}).json()["id"] for title in ("b", "a", "c", "d")]
+        headers = {} if token == "none" else auth(_token(token, user))
+        headers |= given.pop("headers", {})
+        url = path.format(id=ids[0], other=other, user=user)
         with httpx.Client(base_url=server.url, headers=headers, timeout=30) as c:
-            answers.append(_answer(c.request(method, path, **options)))
+            answers.append(_answer(c.request(method, url, **given), user))
     assert answers[0] == answers[1]
-    assert answers[0][0] in (200, 201, 400), answers[0]
+    assert answers[0][0] < 500, answers[0]
+
+
+def test_the_hot_routes_answer_everyday_requests_themselves(
+    both: tuple[LiveServer, LiveServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The comparison above means something: FastRoute's own path answers the everyday
+    requests, and FastAPI's handler only the others."""
+    app = both[0]._server.config.app
+    assert isinstance(app, FastAPI)
+    handed_over: list[str] = []
+    for route in app.router.routes:
+        if isinstance(route, FastRoute) and hasattr(route, "_stock_app"):
+            stock = route._stock_app
+
+            async def recorded(scope: Any, receive: Any, send: Any, stock: Any = stock) -> None:
+                handed_over.append(f"{scope['method']} {scope['path']}")
+                await stock(scope, receive, send)
+
+            monkeypatch.setattr(route, "_stock_app", recorded)
+    user = unique_user("switch")
+    with httpx.Client(base_url=both[0].url, headers=auth(hs_token(user)), timeout=30) as c:
+        task = c.post("/api/tasks", json={"title": "a"}).json()["id"]
+        everyday: list[tuple[str, str, dict[str, Any]]] = [
+            ("POST", f"/api/{user}/tasks", {"json": {"title": "b", "priority": "low"}}),
+            ("GET", "/api/tasks?limit=1&sort=title:asc", {}),
+            ("GET", f"/api/{user}/tasks", {}),
+            ("GET", f"/api/tasks/{task}", {}),
+            ("GET", f"/api/{user}/tasks/{task}", {}),
+            ("GET", "/api/tasks/99999999", {}),  # the endpoint's own 404
+            ("PATCH", f"/api/tasks/{task}/complete", {}),
+            ("PATCH", f"/api/{user}/tasks/{task}/complete", {"json": {"completed": True}}),
+            ("POST", "/api/tasks", {"json": {}}),  # the resolver's own 400
+        ]
+        for method, path, options in everyday:
+            assert c.request(method, path, **options).status_code < 500
+        assert handed_over == []
+        assert c.get("/api/tasks?limit=abc").status_code == 400
+        assert c.post("/api/tasks", json={"title": 5}).status_code == 400
+        assert c.get("/api/tasks", headers={"authorization": "Bearer nope"}).status_code == 401
+    assert handed_over == ["GET /api/tasks", "POST /api/tasks", "GET /api/tasks"]
 
 
 def test_serve_tunes_the_collector_only_with_fast_paths(

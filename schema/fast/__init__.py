@@ -134,6 +134,32 @@ Elsewhere, listed here all the same:
    against Strawberry's execution in the same app; creations; a failing mutation
    runs once).
 
+8. **The hot REST routes' arguments read directly** (rest_shim/fast_routes.py,
+   FastRoute; api/app.py hands it to api.mount.include_flat as the task routes' class).
+   What: for GET /tasks, POST /tasks, GET /tasks/{task_id} and PATCH
+   /tasks/{task_id}/complete (at /api and /api/{user_id}), the route's ASGI app checks
+   the token, reads the query (rest_shim.query.list_query), the path's id and a
+   `Content-Type: application/json` body (json.loads, then the route's Pydantic model)
+   and calls the endpoint of rest_shim/routes.py itself, without FastAPI's
+   request_response and solve_dependencies. Anything unusual (a refused token, a
+   query or body validation fails, another content type, no body, the body limit, any
+   exception before the endpoint runs) is answered by FastAPI's own handler, the body
+   read so far replayed to it; the endpoint's own errors go to the same exception
+   handlers. Matching, `scope["route"]`, 405s and OpenAPI stay FastAPI's (an APIRoute
+   subclass). The stock app uses the routes' own class (AuthenticatedRoute).
+   Why: REST get-one ~348 -> ~283 µs, toggle ~548 -> ~462, create ~547 -> ~524
+   (bench.cpu, in-process CPU, a busy machine); Python calls per request (cProfile)
+   get-one 917 -> 640, toggle 1070 -> 751, create 1060 -> 777, list 1770 -> 1500.
+   Touches (fastapi 0.165, starlette 1.10): replaces `APIRoute.app` (set by
+   APIRoute.__init__ to request_response(get_route_handler())) and relies on
+   Starlette's Route.handle calling it after the method check; reads
+   `APIRoute.dependant.dependencies` (refuses to build over a dependency it does not
+   know) and `dependency_overrides_provider` (overrides: FastAPI's handler). Skips
+   FastAPI's per-route telemetry spans (`dependencies`, `endpoint`; not configured here).
+   Guarded by: tests/test_fast_switch.py::test_both_paths_answer_alike (the hot routes'
+   happy paths and errors on both paths: statuses, bodies and headers) and
+   ::test_the_hot_routes_answer_everyday_requests_themselves.
+
 Not switched, because both paths need it: schema.schema.limit_rules reads
 `strawberry.types.execution.ExecutionContext._provided_operation_name` (0.341), the
 only place Strawberry keeps whether the request named its operation (its public
