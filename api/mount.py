@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, params
 from fastapi.routing import APIRoute
-from starlette.routing import Match, Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
 from starlette.types import Scope
 
 
@@ -75,7 +75,9 @@ def include_flat(
 # themselves, on any FastAPI release.
 
 
-class ScopedRoute(Route):
+class _RecordsItself(BaseRoute):
+    """Sets scope["route"] to itself when it matches."""
+
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         match, child_scope = super().matches(scope)
         if match is not Match.NONE:
@@ -83,17 +85,13 @@ class ScopedRoute(Route):
         return match, child_scope
 
 
-class ScopedWebSocketRoute(WebSocketRoute):
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child_scope = super().matches(scope)
-        if match is not Match.NONE:
-            child_scope["route"] = self
-        return match, child_scope
+class ScopedRoute(_RecordsItself, Route):
+    pass
 
 
-class ScopedMount(Mount):
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child_scope = super().matches(scope)
-        if match is not Match.NONE:
-            child_scope["route"] = self
-        return match, child_scope
+class ScopedWebSocketRoute(_RecordsItself, WebSocketRoute):
+    pass
+
+
+class ScopedMount(_RecordsItself, Mount):
+    pass
