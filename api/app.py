@@ -23,7 +23,7 @@ from api.health import router as health_router
 from api.jwks import JWKSCache
 from api.live import end_streams_on_exit, graphql_websocket_route, start_live_feed
 from api.mount import include_flat
-from api.observability import Metrics, RequestLogAndMetrics, record_graphql, running
+from api.observability import Metrics, RequestLogAndMetrics, fastapi_telemetry, record_graphql, running
 from api.openapi import install_openapi
 from api.settings import Settings, load_settings, with_dev_secret
 from db.embedded import start_embedded_postgres
@@ -109,6 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # /docs and /redoc without CDNs (api/docs.py), when API_DOCS is on.
         docs_url=None,
         redoc_url=None,
+        # FastAPI's OpenTelemetry: off when no SDK can be configured (api/observability.py).
+        telemetry=fastapi_telemetry(),
     )
     app.state.settings = settings
     app.state.drain = drain = DrainState()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import importlib.util
 import logging
 import os
 import re
@@ -37,6 +38,7 @@ from contextvars import ContextVar
 from typing import IO, Any
 
 import orjson
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.gc_collector import GCCollector
@@ -78,6 +80,24 @@ SYNC_SECONDS = 1.0  # multiprocess mode: how often a worker publishes its pool a
 current_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 Observe = Callable[[str, str, int, float], None]
+
+
+# ------------------------------------------------------------------------ OpenTelemetry
+
+_TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
+def fastapi_telemetry() -> TelemetryConfig | None:
+    """FastAPI's `telemetry=` argument. FastAPI asks the global OpenTelemetry providers
+    on every request whether someone configured them (a few µs a request). Nobody can
+    without an SDK (opentelemetry-api alone, which FastAPI installs, only has no-op
+    providers) or with `OTEL_SDK_DISABLED=true`: then its telemetry is off and costs
+    nothing. Otherwise (the SDK installed, e.g. by `opentelemetry-instrument` or a
+    vendor's distro) FastAPI's defaults: spans and metrics once providers are set."""
+    disabled = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+    if disabled or importlib.util.find_spec("opentelemetry.sdk") is None:
+        return _TELEMETRY_OFF
+    return None
 
 
 # --------------------------------------------------------------------------- middleware
