@@ -54,6 +54,7 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 from graphql.pyutils import Path
 from strawberry.schema.schema import validate_document
 
+from schema.fast.arguments import DirectCall, direct_call
 from schema.fast.execution import _compile, _Fallback, _Leaf, _plain_attribute, _shortcut, replayed_outcomes
 
 # What the root resolvers did, by response key: ("value", result) or ("error", exception).
@@ -93,6 +94,7 @@ class _Root:
     field_def: GraphQLField
     nodes: list[FieldNode]
     field: _Field | None  # None for __typename
+    call: DirectCall | None  # the resolver's function called directly (schema/fast/arguments.py)
 
 
 class Operation:
@@ -152,10 +154,13 @@ class Operation:
                 None,
                 None,  # type: ignore[arg-type]  # no async helpers: our resolvers use none
             )
-            resolve = root.field_def.resolve
-            assert resolve is not None
             try:
-                value = resolve(None, info, **args)
+                if root.call is not None:
+                    value = root.call(info, args)
+                else:
+                    resolve = root.field_def.resolve
+                    assert resolve is not None
+                    value = resolve(None, info, **args)
                 if inspect.isawaitable(value):
                     value = await value
             except Exception as error:
@@ -292,7 +297,7 @@ def _plan(
     for key, nodes in grouped.items():
         name = nodes[0].name.value
         if name == "__typename":
-            roots.append(_Root(key, None, nodes, None))  # type: ignore[arg-type]
+            roots.append(_Root(key, None, nodes, None, None))  # type: ignore[arg-type]
             continue
         field_def = root_type.fields.get(name)
         if field_def is None or field_def.resolve is None or name.startswith("__"):
@@ -300,7 +305,8 @@ def _plan(
         field = _field(key, field_def.type, nodes, None, None)
         if field is None:
             return None
-        roots.append(_Root(key, field_def, nodes, field))
+        call = direct_call(getattr(schema, "_strawberry_schema", None), field_def)
+        roots.append(_Root(key, field_def, nodes, field, call))
     return Operation(schema, document, operation, root_type, tuple(roots))
 
 
