@@ -34,21 +34,31 @@ from graphql import (
     ASTValidationRule,
     DocumentNode,
     FieldNode,
+    GraphQLEnumType,
     GraphQLError,
     GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLInputType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLScalarType,
     GraphQLSchema,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
     Undefined,
+    ValueNode,
+    VariableNode,
+    get_named_type,
     is_leaf_type,
     parse,
     specified_rules,
+    specified_scalar_types,
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.pyutils import Path
@@ -95,6 +105,9 @@ class _Root:
     nodes: list[FieldNode]
     field: _Field | None  # None for __typename
     call: DirectCall | None  # the resolver's function called directly (schema/fast/arguments.py)
+    # The coerced arguments when the document fixes them (no variables; only for `call`,
+    # which reads them without changing them, and immutable leaf values): coerced once.
+    constant_args: dict[str, Any] | None
 
 
 class Operation:
@@ -129,14 +142,17 @@ class Operation:
             if root.field is None:
                 data[root.key] = self.root_type.name
                 continue
-            try:
-                args = (
-                    get_argument_values(root.field_def, root.nodes[0], coerced)
-                    if root.field_def.args or root.nodes[0].arguments
-                    else {}
-                )
-            except Exception:
-                return None
+            if root.constant_args is not None:
+                args = root.constant_args
+            else:
+                try:
+                    args = (
+                        get_argument_values(root.field_def, root.nodes[0], coerced)
+                        if root.field_def.args or root.nodes[0].arguments
+                        else {}
+                    )
+                except Exception:
+                    return None
             info = GraphQLResolveInfo(
                 root.nodes[0].name.value,
                 root.nodes,
@@ -297,7 +313,7 @@ def _plan(
     for key, nodes in grouped.items():
         name = nodes[0].name.value
         if name == "__typename":
-            roots.append(_Root(key, None, nodes, None, None))  # type: ignore[arg-type]
+            roots.append(_Root(key, None, nodes, None, None, None))  # type: ignore[arg-type]
             continue
         field_def = root_type.fields.get(name)
         if field_def is None or field_def.resolve is None or name.startswith("__"):
@@ -306,8 +322,63 @@ def _plan(
         if field is None:
             return None
         call = direct_call(getattr(schema, "_strawberry_schema", None), field_def)
-        roots.append(_Root(key, field_def, nodes, field, call))
+        constant_args = _constant_arguments(field_def, nodes[0]) if call is not None else None
+        roots.append(_Root(key, field_def, nodes, field, call, constant_args))
     return Operation(schema, document, operation, root_type, tuple(roots))
+
+
+def _constant_arguments(field_def: GraphQLField, node: FieldNode) -> dict[str, Any] | None:
+    """The field's coerced arguments when no variable can change them and every value in
+    them is immutable or built afresh by the direct call's conversion (built-in scalars,
+    enums, lists and input objects of those); else None (coerced per request)."""
+    if any(_has_variable(argument.value) for argument in node.arguments or ()):
+        return None
+    if not all(_immutable_input(argument.type) for argument in field_def.args.values()):
+        return None
+    try:
+        return get_argument_values(field_def, node, VariableValues({}, {}))
+    except Exception:
+        return None
+
+
+def _has_variable(value: ValueNode) -> bool:
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(_has_variable(item) for item in value.values)
+    if isinstance(value, ObjectValueNode):
+        return any(_has_variable(field.value) for field in value.fields)
+    return False
+
+
+# Strawberry's own, parsed to datetime, date and time objects
+_STRAWBERRY_DATE_SCALARS = frozenset({"DateTime", "Date", "Time"})
+
+
+def _immutable_input(type_: GraphQLInputType) -> bool:
+    named = get_named_type(type_)
+    if isinstance(named, GraphQLEnumType):
+        return True
+    if isinstance(named, GraphQLScalarType):
+        if named is specified_scalar_types.get(named.name):
+            return True  # str, int, float, bool
+        return named.name in _STRAWBERRY_DATE_SCALARS and named.parse_value.__module__.startswith(
+            "strawberry."
+        )
+    if isinstance(named, GraphQLInputObjectType):
+        return named.name not in _visiting and _input_fields_immutable(named)
+    return False
+
+
+_visiting: set[str] = set()
+
+
+def _input_fields_immutable(named: GraphQLInputObjectType) -> bool:
+    _visiting.add(named.name)
+    try:
+        return all(_immutable_input(f.type) for f in named.fields.values())
+    finally:
+        _visiting.discard(named.name)
 
 
 def _collect(selection_set: SelectionSetNode | None) -> dict[str, list[FieldNode]] | None:
