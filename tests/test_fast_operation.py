@@ -426,3 +426,78 @@ def test_list_arguments_null_or_missing_match_stock(
     selection = "totalCount nodes { title priority completed } pageInfo { hasNextPage }"
     query = f"{{ tasks{arguments} {{ {selection} }} }}"
     compare(app, monkeypatch, {"query": query}, users["tokens"]["owner"], writes=False)
+
+
+@st.composite
+def literal_with_variables(draw: st.DrawFn) -> dict[str, Any]:
+    """createTask(input: {...}) whose fields are variables (declared nullable or not,
+    with or without a default), constants or left out; variables sent, null or omitted."""
+    types = {
+        "title": "String",
+        "description": "String",
+        "completed": "Boolean",
+        "priority": "TaskPriority",
+        "dueDate": "DateTime",
+    }
+    values: dict[str, list[Any]] = {"title": ["t", "", None, 3], **INPUT_VALUES}
+    definitions, fields, variables = [], [], {}
+    for name, type_name in types.items():
+        how = draw(
+            st.sampled_from(
+                ["variable", "variable", "constant", "absent"]
+                if name != "title"
+                else ["variable", "constant"]
+            )
+        )
+        if how == "absent":
+            continue
+        value = draw(st.sampled_from([v for v in values[name] if v != "MISSING"]))
+        if how == "constant":
+            literal = (
+                value
+                if name == "priority" and isinstance(value, str) and value.isidentifier()
+                else json.dumps(value)
+            )
+            fields.append(f"{name}: {literal}")
+            continue
+        bang = draw(st.sampled_from(["", "!"]))
+        default = draw(st.sampled_from(["", "", " = null"])) if not bang else ""
+        definitions.append(f"${name}: {type_name}{bang}{default}")
+        fields.append(f"{name}: ${name}")
+        sent = draw(st.sampled_from(["value", "value", "null", "omitted"]))
+        if sent == "value":
+            variables[name] = value
+        elif sent == "null":
+            variables[name] = None
+    header = f"mutation({', '.join(definitions)})" if definitions else "mutation"
+    query = f"{header} {{ createTask(input: {{{', '.join(fields)}}}) {{ {ALL_FIELDS} }} }}"
+    return {"query": query, "variables": variables}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=literal_with_variables())
+def test_input_literals_with_variables_match_stock(
+    app: LiveServer, users: dict[str, Any], monkeypatch: pytest.MonkeyPatch, body: dict[str, Any]
+) -> None:
+    compare(app, monkeypatch, body, users["tokens"]["owner"], writes=True)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"query": "query($f: Int) { tasks(first: $f) { totalCount } }", "variables": {}},
+        {"query": "query($f: Int) { tasks(first: $f) { totalCount } }", "variables": {"f": None}},
+        {"query": "query($f: Int = 1) { tasks(first: $f) { nodes { id } } }", "variables": {}},
+        {"query": "query($f: Int!) { tasks(first: $f) { nodes { id } } }", "variables": {}},
+        {"query": "query($f: Int!) { tasks(first: $f) { nodes { id } } }", "variables": {"f": "1"}},
+        {"query": "query($s: String) { tasks(search: $s) { totalCount } }", "variables": {"s": 5}},
+        {"query": "query($a: String) { tasks(after: $a) { totalCount } }", "variables": {"a": None}},
+        {"query": "query($id: ID!) { task(id: $id) { id } }", "variables": {"id": 7}},
+        {"query": "query($id: ID!) { task(id: $id) { id } }", "variables": {"id": 7.5}},
+        {"query": "query($id: ID!) { task(id: $id) { id } }", "variables": {"id": None}},
+    ],
+)
+def test_variables_match_stock(
+    app: LiveServer, users: dict[str, Any], monkeypatch: pytest.MonkeyPatch, body: dict[str, Any]
+) -> None:
+    compare(app, monkeypatch, body, users["tokens"]["owner"], writes=False)

@@ -34,31 +34,21 @@ from graphql import (
     ASTValidationRule,
     DocumentNode,
     FieldNode,
-    GraphQLEnumType,
     GraphQLError,
     GraphQLField,
-    GraphQLInputObjectType,
-    GraphQLInputType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
-    GraphQLScalarType,
     GraphQLSchema,
-    ListValueNode,
-    ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
     Undefined,
-    ValueNode,
-    VariableNode,
-    get_named_type,
     is_leaf_type,
     parse,
     specified_rules,
-    specified_scalar_types,
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.pyutils import Path
@@ -66,6 +56,7 @@ from strawberry.schema.schema import validate_document
 
 from schema.fast.arguments import DirectCall, direct_call
 from schema.fast.execution import _compile, _Fallback, _Leaf, _plain_attribute, _shortcut, replayed_outcomes
+from schema.fast.values import Arguments, arguments_coercer, variables_coercer
 
 # What the root resolvers did, by response key: ("value", result) or ("error", exception).
 Outcome = tuple[str, Any]
@@ -105,9 +96,9 @@ class _Root:
     nodes: list[FieldNode]
     field: _Field | None  # None for __typename
     call: DirectCall | None  # the resolver's function called directly (schema/fast/arguments.py)
-    # The coerced arguments when the document fixes them (no variables; only for `call`,
-    # which reads them without changing them, and immutable leaf values): coerced once.
-    constant_args: dict[str, Any] | None
+    # its arguments from the coerced variables (schema/fast/values.py; only with `call`,
+    # which reads them without changing them): None when graphql-core must coerce them
+    arguments: Arguments | None
 
 
 class Operation:
@@ -125,26 +116,36 @@ class Operation:
         self.root_type = root_type
         self.roots = roots
         self.variable_definitions = operation.variable_definitions
+        self.coerce_variables = variables_coercer(schema, tuple(self.variable_definitions or ()))
 
     async def run(
         self, context: Any, variables: dict[str, Any] | None, outcomes: dict[str, Outcome]
     ) -> dict[str, Any] | None:
         """The response's `data`, or None to have the stock executor answer (after
         `outcomes` has been filled with what the root resolvers did)."""
-        if self.variable_definitions:
-            coerced = get_variable_values(self.schema, self.variable_definitions, variables or {})
-            if isinstance(coerced, list):
-                return None
+        coerced: VariableValues | None = None
+        if not self.variable_definitions:
+            variable_values: dict[str, Any] = {}
+        elif (
+            self.coerce_variables is not None and (fast := self.coerce_variables(variables or {})) is not None
+        ):
+            variable_values = fast
         else:
-            coerced = VariableValues({}, {})
+            coerced = self._coerce_variables(variables)
+            if coerced is None:
+                return None
+            variable_values = coerced.coerced
         data: dict[str, Any] = {}
         for root in self.roots:
             if root.field is None:
                 data[root.key] = self.root_type.name
                 continue
-            if root.constant_args is not None:
-                args = root.constant_args
-            else:
+            args = root.arguments(variable_values) if root.arguments is not None else None
+            if args is None:
+                if coerced is None:
+                    coerced = self._coerce_variables(variables)
+                    if coerced is None:
+                        return None
                 try:
                     args = (
                         get_argument_values(root.field_def, root.nodes[0], coerced)
@@ -164,7 +165,7 @@ class Operation:
                 None,
                 self.operation,
                 # As Strawberry's executor gives its resolvers: the coerced dict.
-                coerced.coerced,  # type: ignore[arg-type]
+                variable_values,  # type: ignore[arg-type]
                 context,
                 _is_awaitable,
                 None,
@@ -188,6 +189,13 @@ class Operation:
             except Exception:
                 return None
         return data
+
+    def _coerce_variables(self, variables: dict[str, Any] | None) -> VariableValues | None:
+        """graphql-core's coercion of the variables; None when they do not coerce."""
+        if not self.variable_definitions:
+            return VariableValues({}, {})
+        coerced = get_variable_values(self.schema, self.variable_definitions, variables or {})
+        return None if isinstance(coerced, list) else coerced
 
 
 async def _complete(field: _Field, value: Any) -> Any:
@@ -322,63 +330,12 @@ def _plan(
         if field is None:
             return None
         call = direct_call(getattr(schema, "_strawberry_schema", None), field_def)
-        constant_args = _constant_arguments(field_def, nodes[0]) if call is not None else None
-        roots.append(_Root(key, field_def, nodes, field, call, constant_args))
+        coerce_arguments = None
+        if call is not None and len(nodes) == 1:
+            given = {argument.name.value: argument.value for argument in nodes[0].arguments or ()}
+            coerce_arguments = arguments_coercer(field_def, given)
+        roots.append(_Root(key, field_def, nodes, field, call, coerce_arguments))
     return Operation(schema, document, operation, root_type, tuple(roots))
-
-
-def _constant_arguments(field_def: GraphQLField, node: FieldNode) -> dict[str, Any] | None:
-    """The field's coerced arguments when no variable can change them and every value in
-    them is immutable or built afresh by the direct call's conversion (built-in scalars,
-    enums, lists and input objects of those); else None (coerced per request)."""
-    if any(_has_variable(argument.value) for argument in node.arguments or ()):
-        return None
-    if not all(_immutable_input(argument.type) for argument in field_def.args.values()):
-        return None
-    try:
-        return get_argument_values(field_def, node, VariableValues({}, {}))
-    except Exception:
-        return None
-
-
-def _has_variable(value: ValueNode) -> bool:
-    if isinstance(value, VariableNode):
-        return True
-    if isinstance(value, ListValueNode):
-        return any(_has_variable(item) for item in value.values)
-    if isinstance(value, ObjectValueNode):
-        return any(_has_variable(field.value) for field in value.fields)
-    return False
-
-
-# Strawberry's own, parsed to datetime, date and time objects
-_STRAWBERRY_DATE_SCALARS = frozenset({"DateTime", "Date", "Time"})
-
-
-def _immutable_input(type_: GraphQLInputType) -> bool:
-    named = get_named_type(type_)
-    if isinstance(named, GraphQLEnumType):
-        return True
-    if isinstance(named, GraphQLScalarType):
-        if named is specified_scalar_types.get(named.name):
-            return True  # str, int, float, bool
-        return named.name in _STRAWBERRY_DATE_SCALARS and named.parse_value.__module__.startswith(
-            "strawberry."
-        )
-    if isinstance(named, GraphQLInputObjectType):
-        return named.name not in _visiting and _input_fields_immutable(named)
-    return False
-
-
-_visiting: set[str] = set()
-
-
-def _input_fields_immutable(named: GraphQLInputObjectType) -> bool:
-    _visiting.add(named.name)
-    try:
-        return all(_immutable_input(f.type) for f in named.fields.values())
-    finally:
-        _visiting.discard(named.name)
 
 
 def _collect(selection_set: SelectionSetNode | None) -> dict[str, list[FieldNode]] | None:
