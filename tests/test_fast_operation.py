@@ -314,3 +314,190 @@ def test_a_failing_mutation_runs_once(
     assert body["data"] is None
     assert body["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     assert body["errors"][0]["path"] == ["createTask"]
+
+
+# Every CreateTaskInput field missing, null, of each value, of a wrong type: the
+# directly called resolver (schema/fast/arguments.py) gets what Strawberry's would.
+INPUT_VALUES: dict[str, list[Any]] = {
+    "description": ["MISSING", None, "", "words"],
+    "completed": ["MISSING", None, True, False, "yes"],
+    "priority": ["MISSING", None, "LOW", "MEDIUM", "HIGH", "URGENT", "low", 1],
+    "dueDate": ["MISSING", None, "2031-02-03T04:05:06Z", "2031-02-03T04:05:06+02:00", "tomorrow", 5],
+}
+ALL_FIELDS = "title description completed priority dueDate"
+CREATE_ALL = f"mutation($i: CreateTaskInput!) {{ createTask(input: $i) {{ {ALL_FIELDS} }} }}"
+
+
+@st.composite
+def task_inputs(draw: st.DrawFn) -> dict[str, Any]:
+    value: dict[str, Any] = {"title": draw(st.sampled_from(["t", "", None, "MISSING", 3]))}
+    for name, choices in INPUT_VALUES.items():
+        value[name] = draw(st.sampled_from(choices))
+    return {k: v for k, v in value.items() if v != "MISSING"}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=task_inputs(), literal=st.booleans())
+def test_generated_creations_match_stock(
+    app: LiveServer,
+    users: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    value: dict[str, Any],
+    literal: bool,
+) -> None:
+    if literal:
+        # the same input written in the document (enum names bare, other values as JSON)
+        parts = [
+            f"{k}: {v}"
+            if k == "priority" and isinstance(v, str) and v.isidentifier()
+            else f"{k}: {json.dumps(v)}"
+            for k, v in value.items()
+        ]
+        query = f"mutation {{ createTask(input: {{{', '.join(parts)}}}) {{ {ALL_FIELDS} }} }}"
+        body: dict[str, Any] = {"query": query}
+    else:
+        body = {"query": CREATE_ALL, "variables": {"i": value}}
+    compare(app, monkeypatch, body, users["tokens"]["owner"], writes=True)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {},
+        {"title": "renamed"},
+        {"title": None},
+        {"description": None},
+        {"description": "d"},
+        {"completed": None},
+        {"completed": True},
+        {"priority": None},
+        {"priority": "HIGH"},
+        {"priority": "NOPE"},
+        {"dueDate": None},
+        {"dueDate": "2032-01-01T00:00:00Z"},
+        {"title": "all", "description": "x", "completed": False, "priority": "LOW", "dueDate": None},
+    ],
+)
+def test_updates_match_stock(
+    app: LiveServer, users: dict[str, Any], monkeypatch: pytest.MonkeyPatch, value: dict[str, Any]
+) -> None:
+    """UpdateTaskInput's left-out fields stay UNSET on both paths (each path updates its
+    own task, created alike)."""
+    token = users["tokens"]["owner"]
+    for fast in (True, False):
+        created = _send(
+            app,
+            {"query": 'mutation { createTask(input: {title: "u", description: "keep"}) { id } }'},
+            token,
+            fast=True,
+        ).json()["data"]["createTask"]["id"]
+        body = {
+            "query": "mutation U($id: ID!, $i: UpdateTaskInput!) { updateTask(id: $id, input: $i)"
+            " { title description completed priority dueDate } }",
+            "variables": {"id": created, "i": value},
+        }
+        with monkeypatch.context() as patch:
+            if not fast:
+                patch.setattr(api.graphql, "plan_operation", lambda *args: None)
+            response = _send(app, body, token, fast=fast)
+        if fast:
+            fast_answer = (response.status_code, response.json())
+        else:
+            assert (response.status_code, response.json()) == fast_answer, value
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        "",
+        "(status: null, sort: null, order: null, search: null, first: null, after: null)",
+        '(status: ALL, sort: TITLE, order: ASC, search: "task", first: 2)',
+        "(status: PENDING, sort: DUE_DATE, order: DESC, first: 3)",
+        "(status: COMPLETED, sort: PRIORITY)",
+        "(sort: UPDATED, order: null)",
+        "(first: 0)",
+        "(first: 101)",
+        "(after: null, first: 1)",
+    ],
+)
+def test_list_arguments_null_or_missing_match_stock(
+    app: LiveServer, users: dict[str, Any], monkeypatch: pytest.MonkeyPatch, arguments: str
+) -> None:
+    selection = "totalCount nodes { title priority completed } pageInfo { hasNextPage }"
+    query = f"{{ tasks{arguments} {{ {selection} }} }}"
+    compare(app, monkeypatch, {"query": query}, users["tokens"]["owner"], writes=False)
+
+
+@st.composite
+def literal_with_variables(draw: st.DrawFn) -> dict[str, Any]:
+    """createTask(input: {...}) whose fields are variables (declared nullable or not,
+    with or without a default), constants or left out; variables sent, null or omitted."""
+    types = {
+        "title": "String",
+        "description": "String",
+        "completed": "Boolean",
+        "priority": "TaskPriority",
+        "dueDate": "DateTime",
+    }
+    values: dict[str, list[Any]] = {"title": ["t", "", None, 3], **INPUT_VALUES}
+    definitions, fields, variables = [], [], {}
+    for name, type_name in types.items():
+        how = draw(
+            st.sampled_from(
+                ["variable", "variable", "constant", "absent"]
+                if name != "title"
+                else ["variable", "constant"]
+            )
+        )
+        if how == "absent":
+            continue
+        value = draw(st.sampled_from([v for v in values[name] if v != "MISSING"]))
+        if how == "constant":
+            literal = (
+                value
+                if name == "priority" and isinstance(value, str) and value.isidentifier()
+                else json.dumps(value)
+            )
+            fields.append(f"{name}: {literal}")
+            continue
+        bang = draw(st.sampled_from(["", "!"]))
+        default = draw(st.sampled_from(["", "", " = null"])) if not bang else ""
+        definitions.append(f"${name}: {type_name}{bang}{default}")
+        fields.append(f"{name}: ${name}")
+        sent = draw(st.sampled_from(["value", "value", "null", "omitted"]))
+        if sent == "value":
+            variables[name] = value
+        elif sent == "null":
+            variables[name] = None
+    header = f"mutation({', '.join(definitions)})" if definitions else "mutation"
+    query = f"{header} {{ createTask(input: {{{', '.join(fields)}}}) {{ {ALL_FIELDS} }} }}"
+    return {"query": query, "variables": variables}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=literal_with_variables())
+def test_input_literals_with_variables_match_stock(
+    app: LiveServer, users: dict[str, Any], monkeypatch: pytest.MonkeyPatch, body: dict[str, Any]
+) -> None:
+    compare(app, monkeypatch, body, users["tokens"]["owner"], writes=True)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"query": "query($f: Int) { tasks(first: $f) { totalCount } }", "variables": {}},
+        {"query": "query($f: Int) { tasks(first: $f) { totalCount } }", "variables": {"f": None}},
+        {"query": "query($f: Int = 1) { tasks(first: $f) { nodes { id } } }", "variables": {}},
+        {"query": "query($f: Int!) { tasks(first: $f) { nodes { id } } }", "variables": {}},
+        {"query": "query($f: Int!) { tasks(first: $f) { nodes { id } } }", "variables": {"f": "1"}},
+        {"query": "query($s: String) { tasks(search: $s) { totalCount } }", "variables": {"s": 5}},
+        {"query": "query($a: String) { tasks(after: $a) { totalCount } }", "variables": {"a": None}},
+        {"query": "query($id: ID!) { task(id: $id) { id } }", "variables": {"id": 7}},
+        {"query": "query($id: ID!) { task(id: $id) { id } }", "variables": {"id": 7.5}},
+        {"query": "query($id: ID!) { task(id: $id) { id } }", "variables": {"id": None}},
+    ],
+)
+def test_variables_match_stock(
+    app: LiveServer, users: dict[str, Any], monkeypatch: pytest.MonkeyPatch, body: dict[str, Any]
+) -> None:
+    compare(app, monkeypatch, body, users["tokens"]["owner"], writes=False)

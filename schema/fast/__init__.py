@@ -106,11 +106,21 @@ Elsewhere, listed here all the same:
    Strawberry resolvers taking only `self` (object types without is_type_of), is
    planned once per (query text, operationName, app rules): parsed with the token cap
    and validated with every rule the stock path applies (graphql-core's, the limit
-   rules of schema.schema.request_rules, Strawberry's own two). Each request then
-   coerces variables (graphql-core's get_variable_values), the root arguments
-   (get_argument_values), calls the root fields' own resolvers (Strawberry's
-   converted resolvers, so schema/query.py, schema/mutation.py and
-   schema/resolvers.py run as they are: auth, isolation, validation) and builds
+   rules of schema.schema.request_rules, Strawberry's own two). Planning also builds,
+   per root field, (a) a direct call of the field's own function
+   (schema/fast/arguments.py: when its Strawberry wrapper could do nothing else — no field
+   extensions or permission classes, no schema exception handlers, arguments of
+   scalars, enums, lists, optionals and plain input classes — the conversion Strawberry's
+   convert_arguments does per request is decided once: input classes built with the
+   same keywords, UNSET/defaults left to the classes, lists copied, the same Info), and
+   (b) coercers (schema/fast/values.py) for scalar variables without defaults and for
+   root arguments that are constants (coerced once), bare variables or input literals
+   of those, doing what graphql-core's get_variable_values / get_argument_values would
+   and leaving every other case, errors included, to those functions. Each request
+   then coerces variables and root arguments, calls the root fields' functions
+   (schema/query.py, schema/mutation.py and schema/resolvers.py run as they are:
+   auth, isolation, validation; a field the direct call does not cover gets
+   Strawberry's converted resolver) and builds
    `data` in one pass, without Strawberry's execute (extensions' hooks, execution
    context, graphql-core's executor) and its result processing. TaskSchema's
    observe_result is told of the operation as TaskSchema.execute would; masking has
@@ -120,19 +130,31 @@ Elsewhere, listed here all the same:
    the outcomes of the root resolvers already called *replayed* (a middleware the
    executor adds, innermost), so nothing runs twice (a mutation is never repeated)
    and errors, paths, codes and nulls are the stock ones.
-   Why: GraphQL list ~990 -> ~790 µs in process (calls per request 1865 -> 1410).
+   Why: GraphQL list ~990 -> ~790 µs in process (calls per request 1865 -> 1410);
+   the direct call and the plan-made coercion: calls per request list 1411 -> 1166,
+   create 1269 -> 917 (in process, noisy machine: list ~870 -> ~650-720 µs, create
+   ~1000 -> ~520-800 µs).
    Touches (graphql-core >=3.3.2,<3.4; strawberry-graphql 0.341):
    `graphql.execution.values.get_variable_values`, `get_argument_values` and
-   `VariableValues` (3.3's shapes); builds `GraphQLResolveInfo` itself (no
+   `VariableValues` (3.3's shapes), `graphql.utilities.coerce_input_value`'s
+   `coerce_input_literal` and `coerce_default_value` (mirrored by
+   schema/fast/values.py for the shapes it takes); builds `GraphQLResolveInfo` itself (no
    abort signal, no async helpers; the variables as Strawberry's executor passes
    them: the coerced dict); `strawberry.schema.schema.validate_document` (not
    exported); StrawberryField's `base_resolver` (`wrapped_func`, `self_parameter`,
-   `info_parameter`, `root_parameter`, `arguments`) and `permission_classes`;
-   graphql-core's `MiddlewareManager` (replaced on the execution context for the
-   replay).
+   `info_parameter`, `root_parameter`, `parent_parameter`, `arguments`), `extensions`
+   and `permission_classes`; `strawberry.types.arguments.convert_argument`'s rules
+   (mirrored; its private `_is_leaf_type`/`_is_optional_leaf_type` called), the
+   `GraphQLSchema._strawberry_schema` back-reference, `Schema.exception_handlers`,
+   `schema_converter.scalar_registry`, `config.name_converter` and `config.info_class`;
+   the qualified name of Strawberry's converted resolvers
+   (`GraphQLCoreConverter.from_resolver.<locals>...`); graphql-core's
+   `MiddlewareManager` (replaced on the execution context for the replay).
    Guarded by: tests/test_fast_operation.py (generated operations and near-misses
-   against Strawberry's execution in the same app; creations; a failing mutation
-   runs once).
+   against Strawberry's execution in the same app; creations with every input field
+   missing, null, of each value and of wrong types, as variables, literals and
+   literals holding variables; updates; every list argument null or missing;
+   variable edge cases; a failing mutation runs once).
 
 8. **The hot REST routes' arguments read directly** (rest_shim/fast_routes.py,
    FastRoute; api/app.py hands it to api.mount.include_flat as the task routes' class).

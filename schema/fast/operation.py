@@ -54,7 +54,9 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 from graphql.pyutils import Path
 from strawberry.schema.schema import validate_document
 
+from schema.fast.arguments import DirectCall, direct_call
 from schema.fast.execution import _compile, _Fallback, _Leaf, _plain_attribute, _shortcut, replayed_outcomes
+from schema.fast.values import Arguments, arguments_coercer, variables_coercer
 
 # What the root resolvers did, by response key: ("value", result) or ("error", exception).
 Outcome = tuple[str, Any]
@@ -93,6 +95,10 @@ class _Root:
     field_def: GraphQLField
     nodes: list[FieldNode]
     field: _Field | None  # None for __typename
+    call: DirectCall | None  # the resolver's function called directly (schema/fast/arguments.py)
+    # its arguments from the coerced variables (schema/fast/values.py; only with `call`,
+    # which reads them without changing them): None when graphql-core must coerce them
+    arguments: Arguments | None
 
 
 class Operation:
@@ -110,31 +116,44 @@ class Operation:
         self.root_type = root_type
         self.roots = roots
         self.variable_definitions = operation.variable_definitions
+        self.coerce_variables = variables_coercer(schema, tuple(self.variable_definitions or ()))
 
     async def run(
         self, context: Any, variables: dict[str, Any] | None, outcomes: dict[str, Outcome]
     ) -> dict[str, Any] | None:
         """The response's `data`, or None to have the stock executor answer (after
         `outcomes` has been filled with what the root resolvers did)."""
-        if self.variable_definitions:
-            coerced = get_variable_values(self.schema, self.variable_definitions, variables or {})
-            if isinstance(coerced, list):
-                return None
+        coerced: VariableValues | None = None
+        if not self.variable_definitions:
+            variable_values: dict[str, Any] = {}
+        elif (
+            self.coerce_variables is not None and (fast := self.coerce_variables(variables or {})) is not None
+        ):
+            variable_values = fast
         else:
-            coerced = VariableValues({}, {})
+            coerced = self._coerce_variables(variables)
+            if coerced is None:
+                return None
+            variable_values = coerced.coerced
         data: dict[str, Any] = {}
         for root in self.roots:
             if root.field is None:
                 data[root.key] = self.root_type.name
                 continue
-            try:
-                args = (
-                    get_argument_values(root.field_def, root.nodes[0], coerced)
-                    if root.field_def.args or root.nodes[0].arguments
-                    else {}
-                )
-            except Exception:
-                return None
+            args = root.arguments(variable_values) if root.arguments is not None else None
+            if args is None:
+                if coerced is None:
+                    coerced = self._coerce_variables(variables)
+                    if coerced is None:
+                        return None
+                try:
+                    args = (
+                        get_argument_values(root.field_def, root.nodes[0], coerced)
+                        if root.field_def.args or root.nodes[0].arguments
+                        else {}
+                    )
+                except Exception:
+                    return None
             info = GraphQLResolveInfo(
                 root.nodes[0].name.value,
                 root.nodes,
@@ -146,16 +165,19 @@ class Operation:
                 None,
                 self.operation,
                 # As Strawberry's executor gives its resolvers: the coerced dict.
-                coerced.coerced,  # type: ignore[arg-type]
+                variable_values,  # type: ignore[arg-type]
                 context,
                 _is_awaitable,
                 None,
                 None,  # type: ignore[arg-type]  # no async helpers: our resolvers use none
             )
-            resolve = root.field_def.resolve
-            assert resolve is not None
             try:
-                value = resolve(None, info, **args)
+                if root.call is not None:
+                    value = root.call(info, args)
+                else:
+                    resolve = root.field_def.resolve
+                    assert resolve is not None
+                    value = resolve(None, info, **args)
                 if inspect.isawaitable(value):
                     value = await value
             except Exception as error:
@@ -167,6 +189,13 @@ class Operation:
             except Exception:
                 return None
         return data
+
+    def _coerce_variables(self, variables: dict[str, Any] | None) -> VariableValues | None:
+        """graphql-core's coercion of the variables; None when they do not coerce."""
+        if not self.variable_definitions:
+            return VariableValues({}, {})
+        coerced = get_variable_values(self.schema, self.variable_definitions, variables or {})
+        return None if isinstance(coerced, list) else coerced
 
 
 async def _complete(field: _Field, value: Any) -> Any:
@@ -292,7 +321,7 @@ def _plan(
     for key, nodes in grouped.items():
         name = nodes[0].name.value
         if name == "__typename":
-            roots.append(_Root(key, None, nodes, None))  # type: ignore[arg-type]
+            roots.append(_Root(key, None, nodes, None, None, None))  # type: ignore[arg-type]
             continue
         field_def = root_type.fields.get(name)
         if field_def is None or field_def.resolve is None or name.startswith("__"):
@@ -300,7 +329,12 @@ def _plan(
         field = _field(key, field_def.type, nodes, None, None)
         if field is None:
             return None
-        roots.append(_Root(key, field_def, nodes, field))
+        call = direct_call(getattr(schema, "_strawberry_schema", None), field_def)
+        coerce_arguments = None
+        if call is not None and len(nodes) == 1:
+            given = {argument.name.value: argument.value for argument in nodes[0].arguments or ()}
+            coerce_arguments = arguments_coercer(field_def, given)
+        roots.append(_Root(key, field_def, nodes, field, call, coerce_arguments))
     return Operation(schema, document, operation, root_type, tuple(roots))
 
 
