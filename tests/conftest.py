@@ -48,16 +48,16 @@ SLOW_FIRST = (
     "test_fast_execution.py",
     "interop/",
     "production/",
-    "test_embedded.py",
+    "service/test_embedded.py",
     "graphql_http/test_audit_gate.py",
-    "test_browser_gate.py",
-    "test_interop_gate.py",
-    "test_schemathesis.py",
+    "service/test_browser_gate.py",
+    "service/test_interop_gate.py",
+    "rest/test_schemathesis.py",
     "browser/",
     "typed_clients/",
     "live/",
-    "test_cli.py",
-    "test_graphql_fuzz.py",
+    "service/test_cli.py",
+    "graphql/test_fuzz.py",
 )
 
 

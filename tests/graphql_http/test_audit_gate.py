@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_interop_gate import NESTED, ROOT, environment
+from tests.service.test_interop_gate import NESTED, ROOT, environment
 
 AUDIT_TEST = "tests/graphql_http/test_audit.py"
 

@@ -30,7 +30,7 @@ import schemathesis
 
 from tests.support import LiveServer, hs_token, unique_user
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = int(os.environ.get("TODO_API_FUZZ_EXAMPLES", "20"))
 SEED = os.environ.get("TODO_API_FUZZ_SEED", "20261129")
 RUN_TIMEOUT_SECONDS = 600
