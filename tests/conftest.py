@@ -25,7 +25,7 @@ import pytest
 from db.embedded import start_embedded_postgres
 from db.migrations import run_migrations
 from db.url import DatabaseURL
-from tests.support import HS_SECRET, LiveServer, live_server, settings_for
+from tests.support import HS_SECRET, LiveServer, auth, hs_token, live_server, settings_for, unique_user
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -144,3 +144,41 @@ def server(database: DatabaseURL) -> Iterator[LiveServer]:
     """The service with HS256 auth (no issuer/audience configured)."""
     with live_server(settings_for(database, BETTER_AUTH_SECRET=HS_SECRET)) as srv:
         yield srv
+
+
+@pytest.fixture(scope="module", params=["fast", "stock"])
+def app_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Which implementation a behaviour test runs against: `fast` (FAST_PATHS=true, the
+    shortcuts in schema/fast/ and rest_shim/fast.py) or `stock` (FAST_PATHS=false). Set in
+    the environment for the module, so every settings_for() in it honours it: the
+    `server` below and any app a test builds itself. Module-scoped: pytest runs a
+    module's tests on one path, then on the other, and each server starts once per
+    module and path. The test ids say which (`test_x[fast-...]`)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FAST_PATHS", "true" if request.param == "fast" else "false")
+        yield str(request.param)
+
+
+@pytest.fixture(scope="module")
+def server_on_both_paths(app_path: str, database: DatabaseURL) -> Iterator[LiveServer]:
+    """The `server` of tests/rest/, tests/graphql/ and tests/listing/ (their conftest.py):
+    the same service as `server`, once per path (`app_path`)."""
+    with live_server(settings_for(database, BETTER_AUTH_SECRET=HS_SECRET)) as srv:
+        yield srv
+
+
+@pytest.fixture
+def user() -> str:
+    """A user id no other test uses: tests isolate by user, not by database."""
+    return unique_user()
+
+
+@pytest.fixture
+def token(user: str) -> str:
+    """An HS256 token for `user`, signed with the `server` fixture's secret."""
+    return hs_token(user)
+
+
+@pytest.fixture
+def auth_headers(token: str) -> dict[str, str]:
+    return auth(token)

@@ -67,7 +67,7 @@ if _CALLER is not None:
 
 def _configuration(examples: int) -> str:
     lines = [
-        'hooks = "tests.test_schemathesis"',
+        'hooks = "tests.rest.test_schemathesis"',
         # One worker: with two, Hypothesis (describing a strategy's lambdas) parses
         # source in both threads at once, which CPython 3.11's parser does not survive
         # ("SystemError: AST constructor recursion depth mismatch": a Schemathesis error).
