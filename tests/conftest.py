@@ -45,6 +45,9 @@ GROUPED_DIRECTORIES = ("live/", "production/")
 # Scheduled first, slowest first (xdist hands groups out in this order), so no worker is
 # left with a long one at the end; the rest keep collection order.
 SLOW_FIRST = (
+    # Not slow: its tokens are made at import with a 10-minute lifetime (claims() in the
+    # module), and a full run lasts longer than that; first, while they are still valid.
+    "unit/test_token_algorithms.py",
     "test_fast_execution.py",
     "interop/",
     "production/",
@@ -52,7 +55,7 @@ SLOW_FIRST = (
     "graphql_http/test_audit_gate.py",
     "service/test_browser_gate.py",
     "service/test_interop_gate.py",
-    "rest/test_schemathesis.py",
+    "rest/test_schemathesis.py",  # twice: fast and stock (app_path)
     "browser/",
     "typed_clients/",
     "live/",
@@ -95,6 +98,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         module = _relative_id(item).split("::", 1)[0]
         group = next((d for d in GROUPED_DIRECTORIES if module.startswith(d)), module)
+        callspec = getattr(item, "callspec", None)
+        path = callspec.params.get("app_path") if callspec is not None else None
+        if path and group == module:
+            # One group per module and path (see app_path): the fast and the stock half of
+            # a module share no fixtures, so they can run on two workers at once.
+            group = f"{module}[{path}]"
         item.add_marker(pytest.mark.xdist_group(group))
 
 

@@ -147,15 +147,15 @@ def test_bad_user_input(server: LiveServer, database: DatabaseURL, victim: Victi
     assert rows_of(database, victim.user) == before
 
 
-def test_bad_literal_enum_is_a_client_error(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user("doc"))) as c:
+def test_bad_literal_enum_is_a_client_error(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         body = gql(c, "{ tasks(sort: NAME) { totalCount } }")
     assert "data" not in body  # a request error: nothing was executed
     assert body["errors"][0]["extensions"]["code"] in {"GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT"}
 
 
-def test_syntax_error_is_a_client_error(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user("doc"))) as c:
+def test_syntax_error_is_a_client_error(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         body = gql(c, "{ me { id } ")
     code = body["errors"][0]["extensions"]["code"]
     assert code in {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED"}
@@ -222,12 +222,12 @@ TRANSPORT_ERRORS: dict[str, tuple[str, bytes | None, str | None, int, str | None
 
 
 @pytest.mark.parametrize("case", TRANSPORT_ERRORS)
-def test_refused_requests_get_json_errors(server: LiveServer, case: str) -> None:
+def test_refused_requests_get_json_errors(token: str, server: LiveServer, case: str) -> None:
     """Whatever is wrong with the request itself, the answer is a JSON error, never
     plain text and never a 500."""
     method, content, content_type, status, field = TRANSPORT_ERRORS[case]
     headers = {"content-type": content_type} if content_type else {}
-    with server.client(hs_token(unique_user("transport"))) as c:
+    with server.client(token) as c:
         r = c.request(method, "/graphql", content=content, headers=headers)
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/json", r.text

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from tests.support import LiveServer, hs_token, unique_user
+from tests.support import LiveServer
 
 
-def test_oversized_documents_are_refused(server: LiveServer) -> None:
+def test_oversized_documents_are_refused(token: str, server: LiveServer) -> None:
     """Aliases could turn one request into hundreds of queries: bounded, with a clear code."""
     many_aliases = "{ " + " ".join(f"a{i}: tasks(first: 100) {{ totalCount }}" for i in range(25)) + " }"
     many_tokens = "{ tasks { nodes { " + " ".join(["id"] * 2000) + " } } }"
-    with server.client(hs_token(unique_user())) as c:
+    with server.client(token) as c:
         for document, code, says in (
             (many_aliases, "GRAPHQL_VALIDATION_FAILED", "aliases"),
             (many_tokens, "GRAPHQL_PARSE_FAILED", "tokens"),

@@ -24,8 +24,8 @@ from tests.graphql.operations import (
 from tests.support import LiveServer, hs_token, unique_user
 
 
-def test_create_task_defaults_and_trimming(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user("create"))) as c:
+def test_create_task_defaults_and_trimming(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         before = datetime.now(UTC)
         task = create(c, title="  Buy milk  ")
         after = datetime.now(UTC)
@@ -39,8 +39,8 @@ def test_create_task_defaults_and_trimming(server: LiveServer) -> None:
         assert ok(c, GET, {"id": task["id"]})["task"] == task
 
 
-def test_create_task_with_every_field(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user("create"))) as c:
+def test_create_task_with_every_field(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         task = create(
             c,
             title="Report",
@@ -59,8 +59,8 @@ def test_create_task_with_every_field(server: LiveServer) -> None:
         assert ok(c, GET, {"id": task["id"]})["task"] == task
 
 
-def test_title_and_description_length_limits_accept_the_maximum(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user("limits"))) as c:
+def test_title_and_description_length_limits_accept_the_maximum(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         task = create(c, title="  " + "t" * 200 + "  ", description="é" * 1000)
         assert task["title"] == "t" * 200
         assert task["description"] == "é" * 1000
@@ -68,8 +68,8 @@ def test_title_and_description_length_limits_accept_the_maximum(server: LiveServ
         assert changed["updateTask"]["title"] == "u" * 200
 
 
-def test_update_changes_only_given_fields(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user("update"))) as c:
+def test_update_changes_only_given_fields(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         task = create(
             c, title="Original", description="keep me", priority="HIGH", dueDate="2031-01-02T03:04:05+00:00"
         )
@@ -106,8 +106,8 @@ def test_update_changes_only_given_fields(server: LiveServer) -> None:
         assert parse_time(step5["dueDate"]) == datetime(2032, 6, 7, 8, 9, 10, tzinfo=UTC)
 
 
-def test_update_with_null_title_is_rejected_and_changes_nothing(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user("update"))) as c:
+def test_update_with_null_title_is_rejected_and_changes_nothing(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         task = create(c, title="Keep", description="d")
         body = gql(c, UPDATE, {"id": task["id"], "input": {"title": None, "description": "changed"}})
         the_error(body, "BAD_USER_INPUT", "title")
@@ -115,8 +115,8 @@ def test_update_with_null_title_is_rejected_and_changes_nothing(server: LiveServ
         assert ok(c, GET, {"id": task["id"]})["task"] == task
 
 
-def test_delete_returns_id_then_task_is_gone(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user("delete"))) as c:
+def test_delete_returns_id_then_task_is_gone(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         keep = create(c, title="keep")
         gone = create(c, title="gone")
         assert ok(c, DELETE, {"id": gone["id"]}) == {"deleteTask": gone["id"]}
@@ -126,8 +126,8 @@ def test_delete_returns_id_then_task_is_gone(server: LiveServer) -> None:
         assert ok(c, GET, {"id": keep["id"]})["task"] == keep
 
 
-def test_toggle_task_completion(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user("toggle"))) as c:
+def test_toggle_task_completion(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         task = create(c, title="flip", description="d", priority="LOW")
         on = ok(c, TOGGLE, {"id": task["id"]})["toggleTaskCompletion"]
         assert on["completed"] is True
@@ -160,10 +160,10 @@ MISSING_OPERATIONS = {
 
 @pytest.mark.parametrize("which", ["deleted", "never-issued"])
 @pytest.mark.parametrize("operation", MISSING_OPERATIONS)
-def test_missing_task(server: LiveServer, deleted_id: str, operation: str, which: str) -> None:
+def test_missing_task(token: str, server: LiveServer, deleted_id: str, operation: str, which: str) -> None:
     task_id = deleted_id if which == "deleted" else str(MAX_BIGINT)
     query, variables = MISSING_OPERATIONS[operation]
-    with server.client(hs_token(unique_user("missing"))) as c:
+    with server.client(token) as c:
         assert ok(c, GET, {"id": task_id}) == {"task": None}
         body = gql(c, query, {"id": task_id, **variables})
     the_error(body, "NOT_FOUND")

@@ -73,8 +73,8 @@ def test_the_short_path_is_taken_only_for_plain_json_posts() -> None:
     assert not _plain_json_post(request("POST", content_type="application/json", accept="text/event-stream"))
 
 
-def test_get_queries_work_and_get_mutations_are_refused_as_json(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user("get"))) as c:
+def test_get_queries_work_and_get_mutations_are_refused_as_json(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         r = c.get("/graphql", params={"query": "{ __typename }"})
         assert r.status_code == 200 and r.json() == {"data": {"__typename": "Query"}}
         r = c.get("/graphql", params={"query": 'mutation { createTask(input: {title: "via GET"}) { id } }'})

@@ -12,7 +12,7 @@ from tests.graphql.operations import rows_of
 from tests.listing.data import (
     expected_order,
 )
-from tests.support import LiveServer, hs_token, json_of, unique_user
+from tests.support import LiveServer, json_of
 
 LINK_NEXT = re.compile(r'^<(?P<url>[^>]+)>; rel="next"$')
 
@@ -56,8 +56,8 @@ def test_rest_offset_walk(
     assert seen == expected
 
 
-def test_list_filters_headers_and_limits(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user())) as c:
+def test_list_filters_headers_and_limits(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         ids = [c.post("/api/tasks", json={"title": f"t{i}"}).json()["id"] for i in range(5)]
         for task_id in ids[:2]:
             c.patch(f"/api/tasks/{task_id}/complete").raise_for_status()
@@ -90,15 +90,17 @@ def test_list_filters_headers_and_limits(server: LiveServer) -> None:
         ({"search": "x" * 201}, "search"),
     ],
 )
-def test_list_query_validation(server: LiveServer, params: dict[str, str | int], field: str) -> None:
-    with server.client(hs_token(unique_user())) as c:
+def test_list_query_validation(
+    token: str, server: LiveServer, params: dict[str, str | int], field: str
+) -> None:
+    with server.client(token) as c:
         r = c.get("/api/tasks", params=params)
     assert r.status_code == 400
     assert json_of(r)["errors"][0]["field"] == field
 
 
-def test_total_count_on_last_and_past_the_end_pages(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user())) as c:
+def test_total_count_on_last_and_past_the_end_pages(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         for i in range(5):
             c.post("/api/tasks", json={"title": f"t{i}", "completed": i % 2 == 0}).raise_for_status()
         last = c.get("/api/tasks", params={"limit": 10, "offset": 3})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support import LiveServer, hs_token, unique_user
+from tests.support import LiveServer
 
 
 def test_cors_preflight_allows_the_frontend(server: LiveServer) -> None:
@@ -48,10 +48,10 @@ def test_cors_preflight_allows_the_frontend(server: LiveServer) -> None:
         assert "access-control-allow-origin" not in r.headers
 
 
-def test_every_answer_varies_by_origin(server: LiveServer) -> None:
+def test_every_answer_varies_by_origin(token: str, server: LiveServer) -> None:
     """With or without an Origin, a cache must not hand one caller's CORS answer to
     another: `Vary: Origin` on both kinds (the no-Origin path skips Starlette's CORS)."""
-    with server.client(hs_token(unique_user())) as c:
+    with server.client(token) as c:
         for path in ("/api/tasks", "/api/tasks/1", "/graphql?query=%7B__typename%7D", "/healthz", "/nope"):
             plain = c.get(path)
             assert plain.headers.get("vary") == "Origin", (path, plain.headers)

@@ -70,8 +70,8 @@ def test_namespaced_routes_work_for_the_owner(server: LiveServer) -> None:
         assert c.get(f"/api/{user}/tasks/{task_id}").status_code == 404
 
 
-def test_get_update_toggle_delete(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user())) as c:
+def test_get_update_toggle_delete(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         task = c.post("/api/tasks", json={"title": "a", "description": "d"}).json()
         url = f"/api/tasks/{task['id']}"
         assert c.get(url).json() == task

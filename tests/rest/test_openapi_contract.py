@@ -325,7 +325,7 @@ def test_every_documented_status_is_what_the_server_answers(
         assert contract.check("/readyz", "get", anonymous.get("/readyz")).status_code == 200
 
     documented = {(p, m, s) for p, m, op in contract.operations() for s in op["responses"]}
-    # /readyz's 503 needs the database down: tests/test_outage.py and tests/production cover it.
+    # /readyz's 503 needs the database down: tests/service/test_outage.py and tests/production cover it.
     unseen = documented - contract.seen - {("/readyz", "get", "503")}
     assert not unseen, sorted(unseen)
 

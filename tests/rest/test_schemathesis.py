@@ -56,7 +56,7 @@ if _CALLER is not None:
                 # and `offset` (both given is a 400), and `sort=field:dir` with an `order`
                 # that contradicts it (a 400). Schemathesis would call such pairs wrongly
                 # rejected, so it sees only `offset` and plain sort fields; the other
-                # spellings are tested in tests/test_hostile_input.py.
+                # spellings are tested in tests/service/test_hostile_input.py.
                 parameters = operation.get("parameters", ())
                 operation["parameters"] = [p for p in parameters if (p["in"], p["name"]) != ("query", "page")]
                 for parameter in operation["parameters"]:

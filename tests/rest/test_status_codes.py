@@ -17,8 +17,8 @@ TASK_KEYS = {
 }  # fmt: skip
 
 
-def test_missing_task_is_404_on_every_route(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user())) as c:
+def test_missing_task_is_404_on_every_route(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         for method, path in [
             ("GET", "/api/tasks/987654321"),
             ("PUT", "/api/tasks/987654321"),
@@ -56,15 +56,15 @@ def test_every_route_needs_a_token(
         assert r.status_code == 401
 
 
-def test_other_namespace_is_403(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user())) as c:
+def test_other_namespace_is_403(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         r = c.get("/api/someone-else/tasks")
     assert r.status_code == 403
     assert json_of(r)["code"] == "forbidden"
 
 
-def test_malformed_json_is_400(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user())) as c:
+def test_malformed_json_is_400(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         for body in (b"{not json", b"[1, 2]", b'"title"'):
             r = c.post("/api/tasks", content=body, headers={"content-type": "application/json"})
             assert r.status_code == 400, body
@@ -149,10 +149,10 @@ def test_unknown_route_and_method(server: LiveServer) -> None:
     ],
 )
 def test_method_not_allowed_names_every_allowed_method(
-    server: LiveServer, method: str, path: str, allowed: str
+    token: str, server: LiveServer, method: str, path: str, allowed: str
 ) -> None:
     """RFC 9110: a 405 lists all the methods the resource supports, not just one."""
-    with server.client(hs_token(unique_user("allow"))) as c:
+    with server.client(token) as c:
         r = c.request(method, path)
     assert r.status_code == 405, r.text
     assert json_of(r)["code"] == "method_not_allowed"
@@ -188,11 +188,11 @@ def test_oversized_bodies_are_refused_and_change_nothing(
     assert snapshot(database, user) == []
 
 
-def test_a_body_just_under_the_limit_is_read(server: LiveServer) -> None:
+def test_a_body_just_under_the_limit_is_read(token: str, server: LiveServer) -> None:
     description = "d" * 1000
     padding = " " * (MAX_BODY_BYTES - 100 - len(description))
     body = f'{{"title": "ok", "description": "{description}"{padding}}}'.encode()
     assert len(body) <= MAX_BODY_BYTES
-    with server.client(hs_token(unique_user("fits"))) as c:
+    with server.client(token) as c:
         r = c.post("/api/tasks", content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 201, r.text

@@ -15,8 +15,8 @@ TASK_KEYS = {
 
 
 @pytest.mark.parametrize("body", [{}, {"id": 1, "user_id": "x", "colour": "red"}])
-def test_empty_update_is_400(server: LiveServer, body: dict[str, object]) -> None:
-    with server.client(hs_token(unique_user())) as c:
+def test_empty_update_is_400(token: str, server: LiveServer, body: dict[str, object]) -> None:
+    with server.client(token) as c:
         task = c.post("/api/tasks", json={"title": "a"}).json()
         r = c.put(f"/api/tasks/{task['id']}", json=body)
         assert r.status_code == 400
@@ -57,14 +57,14 @@ def test_create_validation_errors(
     assert snapshot(database, user) == []
 
 
-def test_title_of_exactly_200_characters_is_accepted(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user())) as c:
+def test_title_of_exactly_200_characters_is_accepted(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         r = c.post("/api/tasks", json={"title": "x" * 200, "description": "d" * 1000})
         assert r.status_code == 201
 
 
-def test_due_dates_at_the_ends_of_the_range_are_accepted(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user())) as c:
+def test_due_dates_at_the_ends_of_the_range_are_accepted(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         for given, stored in [
             ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59+00:00"),
             ("9999-12-31T12:00:00-10:00", "9999-12-31T22:00:00+00:00"),
@@ -76,8 +76,8 @@ def test_due_dates_at_the_ends_of_the_range_are_accepted(server: LiveServer) -> 
             assert c.get(r.headers["location"]).json()["due_date"] == stored
 
 
-def test_several_bad_fields_are_all_reported(server: LiveServer) -> None:
-    with server.client(hs_token(unique_user())) as c:
+def test_several_bad_fields_are_all_reported(token: str, server: LiveServer) -> None:
+    with server.client(token) as c:
         r = c.post("/api/tasks", json={"title": "", "description": "d" * 1001})
     assert {e["field"] for e in r.json()["errors"]} == {"title", "description"}
 
@@ -95,9 +95,9 @@ def test_several_bad_fields_are_all_reported(server: LiveServer) -> None:
     ],
 )
 def test_update_validation_errors_change_nothing(
-    server: LiveServer, body: dict[str, object], field: str
+    token: str, server: LiveServer, body: dict[str, object], field: str
 ) -> None:
-    with server.client(hs_token(unique_user())) as c:
+    with server.client(token) as c:
         task = c.post("/api/tasks", json={"title": "keep"}).json()
         r = c.put(f"/api/tasks/{task['id']}", json={"description": "new", **body})
         assert r.status_code == 400
@@ -118,8 +118,8 @@ def test_update_validation_errors_change_nothing(
         ("PATCH", "/api/tasks/abc/complete"),
     ],
 )
-def test_bad_task_ids_are_400(server: LiveServer, method: str, path: str) -> None:
-    with server.client(hs_token(unique_user())) as c:
+def test_bad_task_ids_are_400(token: str, server: LiveServer, method: str, path: str) -> None:
+    with server.client(token) as c:
         r = c.request(method, path, json={"title": "x"} if method == "PUT" else None)
     assert r.status_code == 400
     body = json_of(r)
