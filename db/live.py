@@ -420,7 +420,7 @@ class ChangeFeed:
                 self._listening.set()
                 delay = RECONNECT_MIN_SECONDS
                 told = self._resync_all("reconnected")
-                if first:  # not INFO: start-up promises two lines (tests/test_embedded.py)
+                if first:  # not INFO: start-up promises two lines (tests/service/test_embedded.py)
                     log.debug("Live updates: listening for task changes")
                 elif lost_at is not None:
                     log.warning(

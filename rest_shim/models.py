@@ -3,8 +3,8 @@ schema/validation.py) and documented responses.
 
 The JSON schemas here are documentation: they say, as exactly as JSON Schema can,
 what the rules in schema/validation.py accept, so that a schema-valid request is
-accepted and a schema-invalid one refused (tests/test_openapi_contract.py and
-tests/test_schemathesis.py check both directions). None of it changes validation.
+accepted and a schema-invalid one refused (tests/rest/test_openapi_contract.py and
+tests/rest/test_schemathesis.py check both directions). None of it changes validation.
 
 The error body (ErrorOut) is documented with the errors, in schema/errors.py.
 """

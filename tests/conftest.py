@@ -25,7 +25,7 @@ import pytest
 from db.embedded import start_embedded_postgres
 from db.migrations import run_migrations
 from db.url import DatabaseURL
-from tests.support import HS_SECRET, LiveServer, live_server, settings_for
+from tests.support import HS_SECRET, LiveServer, auth, hs_token, live_server, settings_for, unique_user
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,19 +45,22 @@ GROUPED_DIRECTORIES = ("live/", "production/")
 # Scheduled first, slowest first (xdist hands groups out in this order), so no worker is
 # left with a long one at the end; the rest keep collection order.
 SLOW_FIRST = (
+    # Not slow: its tokens are made at import with a 10-minute lifetime (claims() in the
+    # module), and a full run lasts longer than that; first, while they are still valid.
+    "unit/test_token_algorithms.py",
     "test_fast_execution.py",
     "interop/",
     "production/",
-    "test_embedded.py",
+    "service/test_embedded.py",
     "graphql_http/test_audit_gate.py",
-    "test_browser_gate.py",
-    "test_interop_gate.py",
-    "test_schemathesis.py",
+    "service/test_browser_gate.py",
+    "service/test_interop_gate.py",
+    "rest/test_schemathesis.py",  # twice: fast and stock (app_path)
     "browser/",
     "typed_clients/",
     "live/",
-    "test_cli.py",
-    "test_graphql_fuzz.py",
+    "service/test_cli.py",
+    "graphql/test_fuzz.py",
 )
 
 
@@ -95,6 +98,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         module = _relative_id(item).split("::", 1)[0]
         group = next((d for d in GROUPED_DIRECTORIES if module.startswith(d)), module)
+        callspec = getattr(item, "callspec", None)
+        path = callspec.params.get("app_path") if callspec is not None else None
+        if path and group == module:
+            # One group per module and path (see app_path): the fast and the stock half of
+            # a module share no fixtures, so they can run on two workers at once.
+            group = f"{module}[{path}]"
         item.add_marker(pytest.mark.xdist_group(group))
 
 
@@ -144,3 +153,41 @@ def server(database: DatabaseURL) -> Iterator[LiveServer]:
     """The service with HS256 auth (no issuer/audience configured)."""
     with live_server(settings_for(database, BETTER_AUTH_SECRET=HS_SECRET)) as srv:
         yield srv
+
+
+@pytest.fixture(scope="module", params=["fast", "stock"])
+def app_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Which implementation a behaviour test runs against: `fast` (FAST_PATHS=true, the
+    shortcuts in schema/fast/ and rest_shim/fast.py) or `stock` (FAST_PATHS=false). Set in
+    the environment for the module, so every settings_for() in it honours it: the
+    `server` below and any app a test builds itself. Module-scoped: pytest runs a
+    module's tests on one path, then on the other, and each server starts once per
+    module and path. The test ids say which (`test_x[fast-...]`)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FAST_PATHS", "true" if request.param == "fast" else "false")
+        yield str(request.param)
+
+
+@pytest.fixture(scope="module")
+def server_on_both_paths(app_path: str, database: DatabaseURL) -> Iterator[LiveServer]:
+    """The `server` of tests/rest/, tests/graphql/ and tests/listing/ (their conftest.py):
+    the same service as `server`, once per path (`app_path`)."""
+    with live_server(settings_for(database, BETTER_AUTH_SECRET=HS_SECRET)) as srv:
+        yield srv
+
+
+@pytest.fixture
+def user() -> str:
+    """A user id no other test uses: tests isolate by user, not by database."""
+    return unique_user()
+
+
+@pytest.fixture
+def token(user: str) -> str:
+    """An HS256 token for `user`, signed with the `server` fixture's secret."""
+    return hs_token(user)
+
+
+@pytest.fixture
+def auth_headers(token: str) -> dict[str, str]:
+    return auth(token)

@@ -44,8 +44,8 @@ each shortcut was written against; the pins in pyproject.toml keep to them.
    and `ValidationCache.on_validate` (their hook bodies wrapped; relies on the first
    reading `execution_context.parse_options` and the second keying its cache on
    `execution_context.validation_rules`).
-   Guarded by: tests/test_graphql.py::test_oversized_documents_are_refused,
-   tests/test_hostile_input.py::test_query_cost_limit and
+   Guarded by: tests/graphql/test_limits.py::test_oversized_documents_are_refused,
+   tests/service/test_hostile_input.py::test_query_cost_limit and
    ::test_several_operations_need_an_operation_name.
 
 3. **Short path for a plain JSON POST** (schema/fast/http.py, PlainPostShortcut;
@@ -58,7 +58,7 @@ each shortcut was written against; the pins in pyproject.toml keep to them.
    Touches (strawberry-graphql 0.341): re-implements part of
    `strawberry.http.async_base_view.AsyncBaseHTTPView.run`; calls its private
    `_handle_errors`, `execute_single` and `request_adapter_class`.
-   Guarded by: tests/test_graphql.py::test_plain_json_posts_are_answered_as_by_strawberrys_full_path
+   Guarded by: tests/graphql/test_transport.py::test_plain_json_posts_are_answered_as_by_strawberrys_full_path
    and ::test_the_short_path_is_taken_only_for_plain_json_posts.
 
 4. **CORS skipped without an Origin** (schema/fast/cors.py, SkipCORSWithoutOrigin;
@@ -70,7 +70,7 @@ each shortcut was written against; the pins in pyproject.toml keep to them.
    `starlette.middleware.cors.CORSMiddleware.__call__` for such requests, relying on
    `CORSMiddleware.send` adding nothing but `Vary: Origin` to them. (Starlette merges
    it into an existing Vary header; this adds its own: no route here sets Vary.)
-   Guarded by: tests/test_rest.py::test_every_answer_varies_by_origin.
+   Guarded by: tests/rest/test_cors_and_health.py::test_every_answer_varies_by_origin.
 
 Elsewhere, listed here all the same:
 
@@ -84,9 +84,9 @@ Elsewhere, listed here all the same:
    Touches: no private API; replaces FastAPI's query-parameter resolution for this
    route (fastapi >=0.115,<0.137), so OpenAPI describes the parameters from the model
    (rest_shim.query.query_parameters).
-   Guarded by: tests/test_rest.py::test_list_query_validation and
+   Guarded by: tests/listing/test_offset.py::test_list_query_validation and
    ::test_list_filters_headers_and_limits,
-   tests/test_hostile_input.py::test_frontend_spellings_of_sort_and_page.
+   tests/service/test_hostile_input.py::test_frontend_spellings_of_sort_and_page.
 
 6. **Garbage-collector tuning** (api/gc_tuning.py, tune_for_serving; called by
    api.cli.worker_app, so only by `todo-api serve`, and the bench, which serves

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_interop_gate import NESTED, ROOT, environment
+from tests.service.test_interop_gate import NESTED, ROOT, environment
 
 AUDIT_TEST = "tests/graphql_http/test_audit.py"
 
@@ -27,7 +27,7 @@ def test_skipped_with_the_reason_locally(tmp_path: Path) -> None:
 
 def test_fails_when_required(tmp_path: Path) -> None:
     # REQUIRE_INTEROP=1 (what .ci/run sets); CI=true goes through the same
-    # interop_required(), covered by tests/test_interop_gate.py.
+    # interop_required(), covered by tests/service/test_interop_gate.py.
     result = pytest_without_node(tmp_path, REQUIRE_INTEROP="1")
     assert result.returncode != 0, result.stdout + result.stderr
     assert "skipped" not in result.stdout

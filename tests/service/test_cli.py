@@ -19,7 +19,7 @@ from api import cli
 from db.url import DatabaseURL
 from tests.support import db_fetch, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "a-secret-from-the-dotenv-file-0123456789abcdef"
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from tests.support import HS_SECRET, LiveServer
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 _BLOCK = re.compile(r"```bash\n(.*?)```", re.S)
 
 

@@ -41,7 +41,7 @@ from tests.support import (
     wait_until,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ONE_INTEROP_TEST = "tests/interop/test_better_auth.py::test_hs256_service_with_only_the_secret"
 # The nested pytest runs one test: in its own process, not on parallel workers.
 NESTED = ("-p", "no:cacheprovider", "-p", "no:xdist")

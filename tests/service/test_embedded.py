@@ -22,7 +22,7 @@ import pytest
 from db.embedded import forget_dead_handles
 from tests.support import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "a-secret-for-the-embedded-tests-0123456789abcdef"
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
 

@@ -27,7 +27,7 @@ from hypothesis_graphql import Mode, mutations, queries
 
 from tests.support import LiveServer, hs_token, unique_user
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SDL = (ROOT / "schema.graphql").read_text()
 EXAMPLES = 10 * int(os.environ.get("TODO_API_FUZZ_EXAMPLES", "20"))
 SEED = os.environ.get("TODO_API_FUZZ_SEED", "20261129")

@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_interop_gate import NESTED
+from tests.service.test_interop_gate import NESTED
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ONE_BROWSER_TEST = "tests/browser/test_tools.py::test_redoc_renders_the_document"
 
 

@@ -30,7 +30,7 @@ import schemathesis
 
 from tests.support import LiveServer, hs_token, unique_user
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = int(os.environ.get("TODO_API_FUZZ_EXAMPLES", "20"))
 SEED = os.environ.get("TODO_API_FUZZ_SEED", "20261129")
 RUN_TIMEOUT_SECONDS = 600
@@ -56,7 +56,7 @@ if _CALLER is not None:
                 # and `offset` (both given is a 400), and `sort=field:dir` with an `order`
                 # that contradicts it (a 400). Schemathesis would call such pairs wrongly
                 # rejected, so it sees only `offset` and plain sort fields; the other
-                # spellings are tested in tests/test_hostile_input.py.
+                # spellings are tested in tests/service/test_hostile_input.py.
                 parameters = operation.get("parameters", ())
                 operation["parameters"] = [p for p in parameters if (p["in"], p["name"]) != ("query", "page")]
                 for parameter in operation["parameters"]:
@@ -67,7 +67,7 @@ if _CALLER is not None:
 
 def _configuration(examples: int) -> str:
     lines = [
-        'hooks = "tests.test_schemathesis"',
+        'hooks = "tests.rest.test_schemathesis"',
         # One worker: with two, Hypothesis (describing a strategy's lambdas) parses
         # source in both threads at once, which CPython 3.11's parser does not survive
         # ("SystemError: AST constructor recursion depth mismatch": a Schemathesis error).

@@ -215,9 +215,10 @@ def test_every_protected_operation_answers_the_documented_401_without_a_valid_to
 
 
 @pytest.fixture(scope="module")
-def auth_unavailable(database: DatabaseURL) -> Iterator[tuple[LiveServer, str]]:
+def auth_unavailable(database: DatabaseURL, app_path: str) -> Iterator[tuple[LiveServer, str]]:
     """A service whose JWKS endpoint is failing, and a token whose key it must fetch:
-    every protected operation answers 503 `auth_unavailable`."""
+    every protected operation answers 503 `auth_unavailable`. On the module's path
+    (`app_path`), like `server`."""
     issuer = "http://127.0.0.1:9/contract-issuer"
     jwks = JWKSServer(status=500).start()
     settings = settings_for(
@@ -324,7 +325,7 @@ def test_every_documented_status_is_what_the_server_answers(
         assert contract.check("/readyz", "get", anonymous.get("/readyz")).status_code == 200
 
     documented = {(p, m, s) for p, m, op in contract.operations() for s in op["responses"]}
-    # /readyz's 503 needs the database down: tests/test_outage.py and tests/production cover it.
+    # /readyz's 503 needs the database down: tests/service/test_outage.py and tests/production cover it.
     unseen = documented - contract.seen - {("/readyz", "get", "503")}
     assert not unseen, sorted(unseen)
 
