@@ -34,6 +34,7 @@ from rest_shim.fast_routes import FastRoute
 from rest_shim.query import list_query_from_parameters, parse_list_query
 from rest_shim.routes import router as tasks_router
 from schema.errors import ErrorOut, install_error_handlers
+from schema.fast.releases import untested_releases
 from schema.schema import build_schema
 
 log = logging.getLogger("api")
@@ -41,8 +42,20 @@ log = logging.getLogger("api")
 EXPOSED_HEADERS = ["X-Total-Count", "Link", "Location", "WWW-Authenticate", "Retry-After", "X-Request-ID"]
 
 
+def _fast_paths_tested() -> bool:
+    untested = untested_releases()
+    if untested:
+        log.warning(
+            "FAST_PATHS: serving the stock paths, because these releases are not the ones the"
+            " shortcuts were tested against (schema/fast/releases.py): %s",
+            "; ".join(untested),
+        )
+    return not untested
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = with_dev_secret(settings or load_settings())
+    fast = settings.fast_paths and _fast_paths_tested()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -113,11 +126,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry=fastapi_telemetry(),
     )
     app.state.settings = settings
+    app.state.fast_paths = fast  # what serve reads: FAST_PATHS, and the releases tested
     app.state.drain = drain = DrainState()
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)  # inside CORS, so a 413 still reaches the browser
     app.add_middleware(
-        FastCORS if settings.fast_paths else CORS,
+        FastCORS if fast else CORS,
         allow_origins=list(settings.cors_origins),
         allow_credentials="*" not in settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
@@ -127,10 +141,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     metrics = Metrics(settings, app.state) if settings.metrics_enabled else None
     # Stock Strawberry execution unless FAST_PATHS (the shortcuts of schema/fast).
-    schema = build_schema(fast_paths=settings.fast_paths)
+    schema = build_schema(fast_paths=fast)
     if metrics is not None:
         schema.observe_result = record_graphql
-    if not settings.fast_paths:
+    if not fast:
         # FastAPI reads each query parameter; OpenAPI still comes from the routes as declared.
         app.dependency_overrides[parse_list_query] = list_query_from_parameters
     if settings.access_log or metrics is not None:
@@ -147,9 +161,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     include_flat(app, events_router, prefix="/api/{user_id}")
     # FAST_PATHS: the hot task routes read their arguments without FastAPI's dependency
     # solving (rest_shim/fast_routes.py); otherwise the routes' own class.
-    task_route = FastRoute if settings.fast_paths else None
+    task_route = FastRoute if fast else None
     include_flat(app, tasks_router, prefix="/api", route_class=task_route)
-    app.router.routes.append(graphql_route(schema, fast_paths=settings.fast_paths))
+    app.router.routes.append(graphql_route(schema, fast_paths=fast))
     app.router.routes.append(graphql_websocket_route(settings, schema))
     include_flat(
         app,

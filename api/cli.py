@@ -196,7 +196,7 @@ def worker_app() -> FastAPI:
     settings = load_settings()
     configure_logging(settings=settings)
     app = app_factory(settings)
-    if settings.fast_paths:
+    if app.state.fast_paths:
         # Here, in the serving process once its imports are done and the app is built,
         # just before uvicorn starts it: what is frozen is what lives as long as the
         # process. (What the app's start-up opens later, the pool, is a few objects.)

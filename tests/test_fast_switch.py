@@ -22,6 +22,8 @@ from api.gc_tuning import GEN0_THRESHOLD, tune_for_serving
 from db.url import DatabaseURL
 from rest_shim.fast_routes import FastRoute
 from rest_shim.query import list_query_from_parameters, parse_list_query
+from schema.fast import releases
+from schema.fast.releases import untested_releases
 from tests.support import HS_SECRET, LiveServer, auth, hs_token, live_server, settings_for, unique_user
 
 FAST_MODULES = ("schema.fast", "rest_shim.fast", "rest_shim.fast_routes", "api.gc_tuning")
@@ -82,6 +84,21 @@ def test_the_stock_app_uses_nothing_from_the_fast_paths(database: DatabaseURL) -
         "rest_shim.fast_routes.FastRoute",  # its app
     }, found
     assert fast.dependency_overrides == {}
+
+
+def test_the_fast_paths_run_only_on_the_tested_releases(
+    database: DatabaseURL, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The installed releases are the tested ones (else this suite tests the stock path twice).
+    assert untested_releases() == []
+    assert _app(database, fast=True).state.fast_paths is True
+    # A release outside the tested range: FAST_PATHS=true serves the stock paths, and says why.
+    monkeypatch.setitem(releases.TESTED, "graphql-core", ("3.2", "3.3"))
+    with caplog.at_level("WARNING", logger="api"):
+        app = _app(database, fast=True)
+    assert app.state.fast_paths is False
+    assert _from_fast_modules(_moving_parts(app)) == []
+    assert "graphql-core" in caplog.text and "(tested >=3.2,<3.3)" in caplog.text
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,10 @@ proves the stock app uses none of this and answers alike, and the GraphQL and RE
 suites run on both paths (`FAST_PATHS=false pytest ...`).
 
 Figures are in-process CPU time per request (docs/performance.md). Versions are those
-each shortcut was written against; the pins in pyproject.toml keep to them.
+each shortcut was written against. pyproject.toml admits newer releases; the app factory
+turns the shortcuts on only when the installed ones are in schema/fast/releases.py's
+tested ranges, and otherwise serves the stock paths and logs which release is untested
+(tests/test_fast_switch.py::test_the_fast_paths_run_only_on_the_tested_releases).
 
 1. **Fast list executor** (schema/fast/execution.py, FastListExecutor).
    What: completes a list of objects whose selected fields are all plain attributes
