@@ -45,9 +45,6 @@ GROUPED_DIRECTORIES = ("live/", "production/")
 # Scheduled first, slowest first (xdist hands groups out in this order), so no worker is
 # left with a long one at the end; the rest keep collection order.
 SLOW_FIRST = (
-    # Not slow: its tokens are made at import with a 10-minute lifetime (claims() in the
-    # module), and a full run lasts longer than that; first, while they are still valid.
-    "unit/test_token_algorithms.py",
     "test_fast_execution.py",
     "interop/",
     "production/",

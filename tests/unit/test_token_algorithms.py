@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -289,29 +290,30 @@ def test_without_a_jwks_only_hs256_is_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    ("payload", "message"),
+    ("make_payload", "message"),
     [
-        (claims(exp="9999999999"), "The bearer token's 'exp' claim must be a number."),
-        (claims(nbf=True), "The bearer token's 'nbf' claim must be a number."),
-        ({k: v for k, v in claims().items() if k != "sub"}, "The bearer token has no 'sub' claim."),
-        ({k: v for k, v in claims().items() if k != "exp"}, "The bearer token has no 'exp' claim."),
-        (claims(exp=int(time.time()) - 3600), "The bearer token has expired."),
-        (claims(sub="  "), "The bearer token's 'sub' claim must be a non-empty string."),
-        (claims(sub=42), "The bearer token's 'sub' claim must be a non-empty string."),
+        (lambda: claims(exp="9999999999"), "The bearer token's 'exp' claim must be a number."),
+        (lambda: claims(nbf=True), "The bearer token's 'nbf' claim must be a number."),
+        (lambda: {k: v for k, v in claims().items() if k != "sub"}, "The bearer token has no 'sub' claim."),
+        (lambda: {k: v for k, v in claims().items() if k != "exp"}, "The bearer token has no 'exp' claim."),
+        (lambda: claims(exp=int(time.time()) - 3600), "The bearer token has expired."),
+        (lambda: claims(sub="  "), "The bearer token's 'sub' claim must be a non-empty string."),
+        (lambda: claims(sub=42), "The bearer token's 'sub' claim must be a non-empty string."),
         (
-            claims(sub="user\n1"),
+            lambda: claims(sub="user\n1"),
             f"The bearer token's 'sub' claim must be at most {MAX_SUBJECT_LENGTH} printable characters.",
         ),
         (
-            claims(sub="u" * (MAX_SUBJECT_LENGTH + 1)),
+            lambda: claims(sub="u" * (MAX_SUBJECT_LENGTH + 1)),
             f"The bearer token's 'sub' claim must be at most {MAX_SUBJECT_LENGTH} printable characters.",
         ),
-        (claims(iss="https://other.example"), "The bearer token was issued by someone else."),
-        (claims(aud="https://other.example"), "The bearer token is meant for another audience."),
+        (lambda: claims(iss="https://other.example"), "The bearer token was issued by someone else."),
+        (lambda: claims(aud="https://other.example"), "The bearer token is meant for another audience."),
     ],
 )
-def test_claims_refused(payload: dict[str, Any], message: str) -> None:
-    token = jwt.encode(payload, P256_KEY, algorithm="ES256", headers={"kid": "ec"})
+def test_claims_refused(make_payload: Callable[[], dict[str, Any]], message: str) -> None:
+    # Built when the test runs: a token made at import time could expire before a slow run gets here.
+    token = jwt.encode(make_payload(), P256_KEY, algorithm="ES256", headers={"kid": "ec"})
     assert refusal(verifier(EC_LISTED), token) == message
 
 
