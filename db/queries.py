@@ -302,3 +302,42 @@ async def get_user(db: Database, user_id: str) -> asyncpg.Record | None:
 
 async def ping(db: Database) -> None:
     await db.fetchval("SELECT 1")
+
+
+def list_json_statement(
+    flt: TaskFilter,
+    *,
+    sort: str,
+    descending: bool,
+    limit: int,
+    after: tuple[Any, int] | None = None,
+    offset: int = 0,
+    node: str,
+    row_node: str | None,
+    guard: str,
+    sort_values: bool,
+) -> tuple[str, list[Any]]:
+    """list_statement's page (`limit` rows, the last one only counted) as one row:
+    `n` (rows found), `nodes` (a JSON array of `node`, an SQL expression over a task's
+    columns, for the first `limit - 1` rows in the page's order), `node_texts` (each
+    row's `row_node` as text, or null), `sort_values` and `ids` (for cursors, or null)
+    and `exact` (`guard` held for every row). `node`, `row_node` and `guard` come from
+    schema/fast/page_json.py's whitelist only."""
+    sql, args = list_statement(flt, sort=sort, descending=descending, limit=limit, after=after, offset=offset)
+    args.append(limit - 1)
+    size = f"${len(args)}"
+    direction = "DESC" if descending else "ASC"
+    order = f"{_SORT_KEYS[(sort, descending)]} {direction}, id {direction}"
+    kept = f"FILTER (WHERE r <= {size})"
+    texts = f"array_agg(({row_node})::text ORDER BY r) {kept}" if row_node else "NULL::text[]"
+    cursors = (
+        f"array_agg(sort_value ORDER BY r) {kept} AS sort_values, array_agg(id ORDER BY r) {kept} AS ids"
+        if sort_values
+        else "NULL AS sort_values, NULL::bigint[] AS ids"
+    )
+    return (
+        f"SELECT count(*)::int AS n, coalesce(json_agg({node} ORDER BY r) {kept}, '[]')::text AS nodes,"
+        f" {texts} AS node_texts, {cursors}, coalesce(bool_and({guard}), true) AS exact"
+        f" FROM (SELECT *, row_number() OVER (ORDER BY {order}) AS r FROM ({sql}) t) t",
+        args,
+    )

@@ -185,6 +185,51 @@ Elsewhere, listed here all the same:
    happy paths and errors on both paths: statuses, bodies and headers) and
    ::test_the_hot_routes_answer_everyday_requests_themselves.
 
+9. **A list page's JSON built by PostgreSQL** (schema/fast/page_json.py, planned by
+   schema/fast/operation.py for the root field `tasks` of shortcut 7;
+   db.queries.list_json_statement).
+   What: when `tasks` selects `nodes { ... }` and/or `edges { cursor node { ... } }`
+   (one of each at most, one `node` per edge) of Task's scalar fields and `__typename`
+   (aliases and repeats merged as graphql-core merges them), with or without pageInfo,
+   totalCount and `__typename`, planning builds the SQL of each node's JSON object
+   (json_build_object: the response keys in order; ID as text, the priority by its
+   GraphQL name, DateTime as `datetime.isoformat()` of asyncpg's UTC value: to_char,
+   `.US` only when microseconds are not 0, `+00:00`). Each request does what
+   Query.tasks and resolvers.list_tasks do (viewer, default order, check_page_size,
+   decode_cursor, TaskFilter, clean_search: mirrored in PagePlan.run), runs
+   db.queries.list_statement's query wrapped (`SELECT json_agg(...) FROM (<it>) t`,
+   ordered by the same key; the row count for hasNextPage; sort values and ids for the
+   cursors, encoded by encode_cursor as today) and splices the text into the response
+   as orjson Fragments (an edge's cursor and node are joined in Python); pageInfo and
+   totalCount are completed from a TaskConnection made as list_tasks makes it.
+   Anything else — another selection, an error (it then runs through the stock path,
+   list_tasks only reads), a timestamp outside years 1-9999 or infinite (checked by the
+   same query) — is answered by the existing path.
+   REST's GET /tasks likewise (rest_shim/fast_routes.py's FastRoute runs
+   `_list_tasks_json` for routes.list_tasks; page_json.rest_page): task_json's shape
+   (snake_case keys, id a number, user_id, priority's value, datetimes as orjson's
+   RFC 3339, here isoformat()), offset paging, X-Total-Count and Link as
+   routes.list_tasks makes them; anything else (validation errors included) is answered
+   by routes.list_tasks itself.
+   Why: gql_list (50 nodes) ~630-660 -> ~375 µs in process, Python calls per request
+   1145 -> 777; rest_list (50 tasks) ~720-815 -> ~495-555 µs, calls 1477 -> 1112
+   (bench.cpu, back to back, busy machine).
+   Relies on: PostgreSQL's json output (escapes, `" : "` spacing: equal once parsed,
+   not byte-equal), to_char's `YYYY`/`US`; orjson.Fragment (orjson >= 3.9);
+   Strawberry's DateTime serialising with isoformat() and enums by name; asyncpg
+   returning timestamptz in UTC. PagePlan.run and rest_page mirror Query.tasks,
+   resolvers.list_tasks and routes.list_tasks: a change there must be made here too
+   (the tests compare).
+   Guarded by: tests/test_fast_page_json.py (generated selections — aliases, repeats,
+   every field, __typename, nodes/edges, pageInfo, totalCount, filters, sorts, orders,
+   searches — on data with timestamps with and without microseconds, years 1 and 9999,
+   null descriptions, unicode/emoji/control characters/quotes/backslashes, every
+   priority, an empty page and an infinite due date; every page of every sort walked
+   by cursor; bodies compared with key order against the stock path, and the path
+   asserted taken; REST: many query strings, at /api and /api/{user_id}, against an app
+   with FAST_PATHS=false: status, body with key order, Content-Type, X-Total-Count and
+   Link) and tests/test_fast_operation.py (whose list operations it now answers).
+
 Not switched, because both paths need it: schema.schema.limit_rules reads
 `strawberry.types.execution.ExecutionContext._provided_operation_name` (0.341), the
 only place Strawberry keeps whether the request named its operation (its public
