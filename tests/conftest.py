@@ -45,7 +45,7 @@ GROUPED_DIRECTORIES = ("live/", "production/")
 # Scheduled first, slowest first (xdist hands groups out in this order), so no worker is
 # left with a long one at the end; the rest keep collection order.
 SLOW_FIRST = (
-    "test_fast_execution.py",
+    "fast/test_execution.py",
     "interop/",
     "production/",
     "service/test_embedded.py",

@@ -5,7 +5,7 @@ what a library does, in one list, behind one switch.
 `FAST_PATHS=false` the app factory (api/app.py) builds stock Strawberry execution,
 Strawberry's own view run(), Starlette's CORS middleware as it is and FastAPI's own
 query-parameter reading, and `todo-api serve` leaves the garbage collector alone.
-The answers are the same either way (status and JSON body); tests/test_fast_switch.py
+The answers are the same either way (status and JSON body); tests/fast/test_switch.py
 proves the stock app uses none of this and answers alike, and the GraphQL and REST
 suites run on both paths (`FAST_PATHS=false pytest ...`).
 
@@ -13,7 +13,7 @@ Figures are in-process CPU time per request (docs/performance.md). Versions are 
 each shortcut was written against. pyproject.toml admits newer releases; the app factory
 turns the shortcuts on only when the installed ones are in schema/fast/releases.py's
 tested ranges, and otherwise serves the stock paths and logs which release is untested
-(tests/test_fast_switch.py::test_the_fast_paths_run_only_on_the_tested_releases).
+(tests/fast/test_switch.py::test_the_fast_paths_run_only_on_the_tested_releases).
 
 1. **Fast list executor** (schema/fast/execution.py, FastListExecutor).
    What: completes a list of objects whose selected fields are all plain attributes
@@ -32,7 +32,7 @@ tested ranges, and otherwise serves the stock paths and logs which release is un
    resolvers; the field extension `"strawberry-definition"` (StrawberryField's
    `base_resolver`, `default_resolver`, `python_name`, `extensions`); enum types'
    `wrapped_cls`.
-   Guarded by: tests/test_fast_execution.py (generated queries against the stock
+   Guarded by: tests/fast/test_execution.py (generated queries against the stock
    executor, broken data included; shared plans; resolve hooks).
 
 2. **Limits ridden on the caches** (schema/fast/caches.py, BoundedParserCache and
@@ -99,7 +99,7 @@ Elsewhere, listed here all the same:
    by the app factory.
    Why: p99 under load 141 -> 35 ms (REST get-one).
    Touches: CPython's `gc` (public; 3.11+).
-   Guarded by: tests/test_fast_switch.py::test_serve_tunes_the_collector_only_with_fast_paths.
+   Guarded by: tests/fast/test_switch.py::test_serve_tunes_the_collector_only_with_fast_paths.
 
 7. **Whole plain operations** (schema/fast/operation.py, Operation and plan; run from
    schema/fast/http.py's short path, so only for a plain JSON POST without
@@ -153,7 +153,7 @@ Elsewhere, listed here all the same:
    the qualified name of Strawberry's converted resolvers
    (`GraphQLCoreConverter.from_resolver.<locals>...`); graphql-core's
    `MiddlewareManager` (replaced on the execution context for the replay).
-   Guarded by: tests/test_fast_operation.py (generated operations and near-misses
+   Guarded by: tests/fast/test_operation.py (generated operations and near-misses
    against Strawberry's execution in the same app; creations with every input field
    missing, null, of each value and of wrong types, as variables, literals and
    literals holding variables; updates; every list argument null or missing;
@@ -181,7 +181,7 @@ Elsewhere, listed here all the same:
    `APIRoute.dependant.dependencies` (refuses to build over a dependency it does not
    know) and `dependency_overrides_provider` (overrides: FastAPI's handler). Skips
    FastAPI's per-route telemetry spans (`dependencies`, `endpoint`; not configured here).
-   Guarded by: tests/test_fast_switch.py::test_both_paths_answer_alike (the hot routes'
+   Guarded by: tests/fast/test_switch.py::test_both_paths_answer_alike (the hot routes'
    happy paths and errors on both paths: statuses, bodies and headers) and
    ::test_the_hot_routes_answer_everyday_requests_themselves.
 
@@ -220,7 +220,7 @@ Elsewhere, listed here all the same:
    returning timestamptz in UTC. PagePlan.run and rest_page mirror Query.tasks,
    resolvers.list_tasks and routes.list_tasks: a change there must be made here too
    (the tests compare).
-   Guarded by: tests/test_fast_page_json.py (generated selections — aliases, repeats,
+   Guarded by: tests/fast/test_page_json.py (generated selections — aliases, repeats,
    every field, __typename, nodes/edges, pageInfo, totalCount, filters, sorts, orders,
    searches — on data with timestamps with and without microseconds, years 1 and 9999,
    null descriptions, unicode/emoji/control characters/quotes/backslashes, every
@@ -228,7 +228,7 @@ Elsewhere, listed here all the same:
    by cursor; bodies compared with key order against the stock path, and the path
    asserted taken; REST: many query strings, at /api and /api/{user_id}, against an app
    with FAST_PATHS=false: status, body with key order, Content-Type, X-Total-Count and
-   Link) and tests/test_fast_operation.py (whose list operations it now answers).
+   Link) and tests/fast/test_operation.py (whose list operations it now answers).
 
 Not switched, because both paths need it: schema.schema.limit_rules reads
 `strawberry.types.execution.ExecutionContext._provided_operation_name` (0.341), the
