@@ -110,7 +110,7 @@ def test_sigterm_drains_cleanly(database: DatabaseURL) -> None:
         # Readiness fails as soon as the workers have the signal (uvicorn's supervisor
         # passes it on within its 0.5 s poll; later on a loaded machine, so the probe
         # waits for it within the drain window), and stays failed.
-        ready_statuses = []
+        ready_statuses: list[int] = []
         with httpx.Client(base_url=service.url, timeout=5) as probe:
             while (
                 503 not in ready_statuses or ready_statuses[-3:] != [503] * 3
