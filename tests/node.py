@@ -63,11 +63,11 @@ def npm_install(
 ) -> str | None:
     """`npm install` in `directory` unless `installed()` already holds; why it failed, or
     None once `installed()` holds."""
-    if installed():
-        return None
     command = " ".join(NPM_INSTALL)
+    # Checked under the lock only: while another process's install runs, the packages are
+    # already unpacked (installed() holds) before their node_modules/.bin links exist.
     with _install_lock(directory):
-        if installed():  # another thread or process installed meanwhile
+        if installed():
             return None
         try:
             proc = subprocess.run(
