@@ -34,6 +34,7 @@ from fastapi import Request, Response
 from pydantic import BaseModel
 from starlette.types import Message, Receive, Scope, Send
 
+from db.errors import DatabaseUnavailable
 from rest_shim import routes
 from rest_shim.deps import AuthenticatedRoute, authenticated_context, user_namespace
 from rest_shim.models import REST_MAX_LIMIT, CompletionBody, ListQuery, TaskCreateBody
@@ -105,6 +106,8 @@ async def _list_tasks_json(ctx: RequestContext, request: Request, query: ListQue
             order=query.order,
             search=query.search,
         )
+    except DatabaseUnavailable:
+        raise  # to the same handler as the endpoint's (503), not a second bounded wait
     except Exception:
         page = None
     if page is None:

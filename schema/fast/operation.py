@@ -54,6 +54,7 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 from graphql.pyutils import Path
 from strawberry.schema.schema import validate_document
 
+from db.errors import DatabaseUnavailable
 from schema.fast.arguments import DirectCall, direct_call
 from schema.fast.execution import _compile, _Fallback, _Leaf, _plain_attribute, _shortcut, replayed_outcomes
 from schema.fast.page_json import PagePlan, page_plan
@@ -167,6 +168,11 @@ class Operation:
             if root.page is not None:
                 try:
                     page = await root.page.run(context, args, root.field.complete_child)
+                except DatabaseUnavailable as error:
+                    # Replayed, not retried: a down or frozen database would make the
+                    # stock path wait out the same bounded timeouts a second time.
+                    outcomes[root.key] = ("error", error)
+                    return None
                 except Exception:
                     return None  # the stock path runs list_tasks (a read) and answers
                 if page is not None:
