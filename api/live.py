@@ -45,6 +45,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 from api.graphql import TaskGraphQL
 from api.mount import ScopedWebSocketRoute
 from api.settings import Settings
+from db.announce import Announcer
 from db.engine import Database
 from db.live import ChangeFeed
 from db.url import DatabaseURL
@@ -73,8 +74,11 @@ async def start_live_feed(settings: Settings, url: DatabaseURL, db: Database) ->
     """The process's change feed, listening on DATABASE_DIRECT_URL when set, else on
     `url` (the resolved DATABASE_URL) unless that goes through a transaction-mode
     pooler: then live updates are off here, with a warning. Writes announce their
-    changes unless LIVE_UPDATES=false."""
+    changes unless LIVE_UPDATES=false, after their commit unless
+    LIVE_ANNOUNCE=in_transaction."""
     db.announce = settings.live_updates
+    if settings.live_updates and settings.live_announce == "after_commit":
+        db.announcer = Announcer(db)
     options: dict[str, Any] = {
         "max_streams": settings.live_max_streams,
         "max_streams_per_user": settings.live_max_streams_per_user,

@@ -32,6 +32,7 @@ N = TypeVar("N", int, float)
 AppEnv = Literal["development", "test", "production"]
 Pooler = Literal["auto", "transaction", "none"]
 LogFormat = Literal["text", "json"]
+AnnounceMode = Literal["after_commit", "in_transaction"]
 # The usual local dev servers: Next.js (3000) and Vite (5173). Production has no
 # default: browser origins are named explicitly there.
 DEFAULT_CORS_ORIGINS = (
@@ -167,6 +168,9 @@ class Settings(BaseSettings):
     api_docs: Flag = _from_others()
     # Live updates (db/live.py, README "Live updates"): GraphQL subscriptions and SSE.
     live_updates: Flag = True
+    # When a write's announcement is sent (db/announce.py): after its commit, batched
+    # (faster), or in its own transaction (atomic with it).
+    live_announce: Annotated[AnnounceMode, BeforeValidator(_lower)] = "after_commit"
     live_max_streams: Annotated[int, _between(1, 1_000_000)] = 1000
     live_max_streams_per_user: Annotated[int, _between(1, 10_000)] = 10
     live_queue_size: Annotated[int, _between(1, 100_000)] = 256

@@ -33,6 +33,8 @@ from db.errors import DatabaseUnavailable, unavailable_reason
 from db.url import DatabaseURL
 
 if TYPE_CHECKING:
+    from db.announce import Announcer
+
     Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
     Connection: TypeAlias = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
 else:
@@ -49,8 +51,10 @@ class Database:
         self._acquire_timeout = acquire_timeout
         self.pooled = pooled
         # Writes announce their changes for live updates (db/queries.py, db/live.py);
-        # off when LIVE_UPDATES=false.
+        # off when LIVE_UPDATES=false. With an announcer, after their commit
+        # (db/announce.py); without one, inside the write's transaction.
         self.announce = True
+        self.announcer: Announcer | None = None
         # Acquisitions in progress (read by the metrics): at any moment another task
         # looks, these are waiting for a free connection or for a new one to open.
         self.waiting = 0
@@ -109,7 +113,10 @@ class Database:
         return self._pool.get_size()
 
     async def close(self) -> None:
-        """Close gracefully, or at once when the database does not answer."""
+        """Send what is left to announce, then close gracefully, or at once when the
+        database does not answer."""
+        if self.announcer is not None:
+            await self.announcer.close()
         try:
             async with asyncio.timeout(self._acquire_timeout):
                 await self._pool.close()

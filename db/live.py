@@ -221,6 +221,9 @@ class ChangeFeed:
         # The newest entries, oldest first; entry i has the ordinal _first + i.
         self._buffer: deque[_Entry] = deque()
         self._ordinals: dict[str, int] = {}
+        # Each kept task's newest event id (db/announce.py: announcements of one task
+        # from two processes may arrive out of commit order; its ids rise in it).
+        self._newest: dict[int, int] = {}
         self._first = 0
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
@@ -354,6 +357,11 @@ class ChangeFeed:
         """Keep `change` for resumes and queue it on its owner's streams."""
         if change.id in self._ordinals:  # never twice
             return
+        newest = self._newest.get(change.task_id)
+        event = int(change.id)
+        if newest is not None and event < newest:
+            return  # older than a change already published: a stale state of the task
+        self._newest[change.task_id] = event
         self._append(change)
         streams = self._by_user.get(change.user_id)
         if not streams:
@@ -366,7 +374,10 @@ class ChangeFeed:
         self._ordinals[entry.id] = self._first + len(self._buffer)
         self._buffer.append(entry)
         if len(self._buffer) > self._replay_events:
-            del self._ordinals[self._buffer.popleft().id]
+            oldest = self._buffer.popleft()
+            del self._ordinals[oldest.id]
+            if isinstance(oldest, Change) and self._newest.get(oldest.task_id) == int(oldest.id):
+                del self._newest[oldest.task_id]
             self._first += 1
         if len(self._buffer) > RENDER_CACHE_SPAN:
             # Its streams have long sent it: keep the change (for resumes), not its
@@ -379,6 +390,7 @@ class ChangeFeed:
         """Forget every position: changes may be missed from here until LISTEN runs."""
         self._buffer.clear()
         self._ordinals.clear()
+        self._newest.clear()
         self._first = 0
         self._append(_Mark(f"r{secrets.token_hex(8)}"))
 

@@ -7,7 +7,8 @@ statement cache sees a small, fixed set of statements.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,14 +34,17 @@ TASK_COLUMNS = ", ".join(TASK_COLUMN_NAMES)
 # The columns a client sets, in TASK_COLUMN_NAMES order; the rest the database sets.
 WRITABLE_COLUMNS = ("title", "description", "completed", "priority", "due_date")
 
-# Live updates (db/live.py): each write announces the change it made with pg_notify in
-# the same statement, so the announcement is part of the write's transaction: sent at
-# commit, never for a write that rolled back. The payload is a JSON object
+# Live updates (db/live.py): each write announces the change it made. The payload is a
+# JSON object built by the writing statement itself,
 #   {"id": <event id from task_change_seq>, "user_id", "kind", "at", "task_id", "task"}
 # where `task` is the row after the change (without user_id), left out for deletions
 # and when the whole payload would reach PostgreSQL's 8000-byte limit (subscribers are
-# then told to refetch the task by its id). With Database.announce off (LIVE_UPDATES=
-# false) the plain statements run instead.
+# then told to refetch the task by its id). Each announced write has two forms
+# (`Announced`): by default the statement returns the payload as its last column and
+# db/announce.py sends it after the commit, batched; with Database.announcer None
+# (LIVE_ANNOUNCE=in_transaction) the statement calls pg_notify itself, in the write's
+# transaction: sent at commit, never for a write that rolled back. With Database.announce
+# off (LIVE_UPDATES=false) the plain statements run instead.
 CHANGES_CHANNEL = "task_changes"
 NOTIFY_PAYLOAD_LIMIT = 8000  # bytes; pg_notify refuses 8000 and more
 _EVENT_HEAD = "'id', c.event_id, 'user_id', c.user_id, 'kind', c.kind, 'at', c.at, 'task_id', c.id"
@@ -51,26 +55,56 @@ _EVENT_TASK = (
 )
 
 
-def _announcing(write: str, kind: str, *, with_task: bool = True, ctes: str = "") -> str:
+@dataclass(frozen=True, slots=True)
+class Announced:
+    """An announced write's two statements: `after_commit` returns the payload as the
+    column `announcement`; `in_transaction` calls pg_notify with it."""
+
+    after_commit: str
+    in_transaction: str
+
+
+def _announcing(write: str, kind: str, *, with_task: bool = True, ctes: str = "") -> Announced:
     """`write` (an INSERT, UPDATE or DELETE ... RETURNING the task columns, or only id
-    and user_id when not `with_task`) returning the same rows, plus a last column, the
-    void result of announcing each change. `kind` is an SQL expression over the
-    written row (`changed`). MATERIALIZED: nextval and the clock run once per row."""
+    and user_id when not `with_task`) returning the same rows, plus a last column: the
+    announcement of each change, or the void result of sending it. `kind` is an SQL
+    expression over the written row (`changed`). MATERIALIZED: nextval and the clock
+    run once per row; nextval after the write, so one task's ids rise in commit order."""
     head = f"json_build_object({_EVENT_HEAD})::text"
     body = f"json_build_object({_EVENT_HEAD}, 'task', {_EVENT_TASK})::text" if with_task else head
     columns = ", ".join(f"c.{name}" for name in TASK_COLUMN_NAMES) if with_task else "c.id"
-    return f"""
+    payload = f"CASE WHEN octet_length(p.body) < {NOTIFY_PAYLOAD_LIMIT} THEN p.body ELSE {head} END"
+
+    def statement(last_column: str) -> str:
+        return f"""
         WITH {ctes}changed AS ({write}),
         c AS MATERIALIZED (
             SELECT changed.*, nextval('task_change_seq') AS event_id, clock_timestamp() AS at,
                    {kind} AS kind
             FROM changed
         )
-        SELECT {columns},
-               pg_notify('{CHANGES_CHANNEL}', CASE WHEN octet_length(p.body) < {NOTIFY_PAYLOAD_LIMIT}
-                                              THEN p.body ELSE {head} END) AS announced
+        SELECT {columns}, {last_column}
         FROM c, LATERAL (SELECT {body} AS body) AS p
         """
+
+    return Announced(
+        after_commit=statement(f"{payload} AS announcement"),
+        in_transaction=statement(f"pg_notify('{CHANGES_CHANNEL}', {payload}) AS announced"),
+    )
+
+
+async def _write(db: Database, plain: str, announced: Announced, *args: Any) -> asyncpg.Record | None:
+    """Run a write: `plain` when writes are not announced, else `announced` in the
+    Database's form, sending the announcement after the commit when that is the form."""
+    if not db.announce:
+        return await db.fetchrow(plain, *args)
+    announcer = db.announcer
+    if announcer is None:
+        return await db.fetchrow(announced.in_transaction, *args)
+    row = await db.fetchrow(announced.after_commit, *args)
+    if row is not None:
+        await announcer.announce(row["announcement"])
+    return row
 
 
 _QUALIFIED_TASK_COLUMNS = ", ".join(f"t.{name}" for name in TASK_COLUMN_NAMES)
@@ -222,11 +256,8 @@ async def create_task(
 ) -> asyncpg.Record:
     """Insert a task (`values` holds every writable column), creating or refreshing its
     owner's row in the same statement."""
-    row = await db.fetchrow(
-        _INSERT_ANNOUNCED if db.announce else _INSERT,
-        *owner,
-        *(values[column] for column in WRITABLE_COLUMNS),
-    )
+    values_in_order = (values[column] for column in WRITABLE_COLUMNS)
+    row = await _write(db, _INSERT, _INSERT_ANNOUNCED, *owner, *values_in_order)
     assert row is not None  # INSERT ... RETURNING always returns the row
     return row
 
@@ -234,48 +265,50 @@ async def create_task(
 async def update_task(
     db: Database, owner_id: str, task_id: int, values: Mapping[str, Any]
 ) -> asyncpg.Record | None:
-    columns: Sequence[str] = [c for c in WRITABLE_COLUMNS if c in values]
+    columns = tuple(c for c in WRITABLE_COLUMNS if c in values)
+    plain, announced = _update_statements(columns)
+    return await _write(db, plain, announced, task_id, owner_id, *(values[c] for c in columns))
+
+
+@functools.cache
+def _update_statements(columns: tuple[str, ...]) -> tuple[str, Announced]:
+    """update_task's statements for one set of columns (at most 2^5 sets: built once)."""
     assignments = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=3))
-    if not db.announce:
-        sql = (
-            f"UPDATE tasks SET {assignments}, updated_at = now()"
-            f" WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}"
-        )
-    elif "completed" in columns:
-        sql = _announcing(
+    plain = (
+        f"UPDATE tasks SET {assignments}, updated_at = now()"
+        f" WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}"
+    )
+    if "completed" in columns:
+        announced = _announcing(
             f"UPDATE tasks AS t SET {assignments}, updated_at = now() FROM {_OLD_ROW}"
             f" WHERE t.id = old.id AND t.user_id = $2"
             f" RETURNING {_QUALIFIED_TASK_COLUMNS}, old.completed AS was_completed",
             _COMPLETION_KIND,
         )
     else:
-        sql = _announcing(
-            f"UPDATE tasks SET {assignments}, updated_at = now()"
-            f" WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}",
-            "'updated'",
-        )
-    return await db.fetchrow(sql, task_id, owner_id, *(values[c] for c in columns))
+        announced = _announcing(plain, "'updated'")
+    return plain, announced
 
 
 async def toggle_task_completion(
     db: Database, owner_id: str, task_id: int, completed: bool | None
 ) -> asyncpg.Record | None:
     """Set `completed`, or flip it when `completed` is None."""
-    if not db.announce:
-        return await db.fetchrow(_SET_COMPLETED, task_id, owner_id, completed)
     if completed is None:  # a flip always changes it: no need to read the old value
-        return await db.fetchrow(_TOGGLE_ANNOUNCED, task_id, owner_id)
-    return await db.fetchrow(_SET_COMPLETED_ANNOUNCED, task_id, owner_id, completed)
+        return await _write(db, _TOGGLE, _TOGGLE_ANNOUNCED, task_id, owner_id)
+    return await _write(db, _SET_COMPLETED, _SET_COMPLETED_ANNOUNCED, task_id, owner_id, completed)
 
 
+_TOGGLE = (
+    "UPDATE tasks SET completed = NOT completed, updated_at = now()"
+    f" WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}"
+)
 _SET_COMPLETED = (
-    "UPDATE tasks SET completed = COALESCE($3, NOT completed), updated_at = now()"
+    "UPDATE tasks SET completed = $3, updated_at = now()"
     f" WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}"
 )
 _TOGGLE_ANNOUNCED = _announcing(
-    "UPDATE tasks SET completed = NOT completed, updated_at = now()"
-    f" WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}",
-    "CASE WHEN changed.completed THEN 'completed' ELSE 'uncompleted' END",
+    _TOGGLE, "CASE WHEN changed.completed THEN 'completed' ELSE 'uncompleted' END"
 )
 _SET_COMPLETED_ANNOUNCED = _announcing(
     f"UPDATE tasks AS t SET completed = $3, updated_at = now() FROM {_OLD_ROW}"
@@ -286,8 +319,7 @@ _SET_COMPLETED_ANNOUNCED = _announcing(
 
 
 async def delete_task(db: Database, owner_id: str, task_id: int) -> bool:
-    deleted = await db.fetchval(_DELETE_ANNOUNCED if db.announce else _DELETE, task_id, owner_id)
-    return deleted is not None
+    return await _write(db, _DELETE, _DELETE_ANNOUNCED, task_id, owner_id) is not None
 
 
 _DELETE = "DELETE FROM tasks WHERE id = $1 AND user_id = $2 RETURNING id"

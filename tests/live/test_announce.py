@@ -15,7 +15,9 @@ import asyncpg
 import pytest
 
 from db import queries
+from db.announce import Announcer
 from db.engine import Database, create_database
+from db.queries import NOTIFY_PAYLOAD_LIMIT
 from db.url import DatabaseURL
 from tests.infra import InfraError, PgBouncer, find_pgbouncer
 from tests.live.clients import SSEStream
@@ -38,9 +40,11 @@ async def listening(url: DatabaseURL) -> AsyncIterator[list[dict[str, Any]]]:
 
 
 class InTransaction:
-    """The Database interface on one connection inside an open transaction."""
+    """The Database interface on one connection inside an open transaction: announcing
+    in it (an announcer would send before the commit)."""
 
     announce = True
+    announcer = None
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
@@ -86,19 +90,31 @@ def test_a_rolled_back_write_announces_nothing(database: DatabaseURL) -> None:
     run(go)
 
 
-def test_writes_refused_by_the_database_announce_nothing(database: DatabaseURL) -> None:
+async def open_database(url: DatabaseURL, mode: str, max_size: int = 2) -> Database:
+    """A Database announcing as LIVE_ANNOUNCE=`mode` does."""
+    db = await create_database(
+        url,
+        min_size=1,
+        max_size=max_size,
+        pooled=False,
+        connect_timeout=5,
+        acquire_timeout=5,
+        statement_timeout=5,
+    )
+    if mode == "after_commit":
+        db.announcer = Announcer(db)
+    return db
+
+
+MODES = ("after_commit", "in_transaction")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_writes_refused_by_the_database_announce_nothing(database: DatabaseURL, mode: str) -> None:
     user = unique_user("refused")
 
     async def go() -> None:
-        db = await create_database(
-            database,
-            min_size=1,
-            max_size=2,
-            pooled=False,
-            connect_timeout=5,
-            acquire_timeout=5,
-            statement_timeout=5,
-        )
+        db = await open_database(database, mode)
         try:
             async with listening(database) as heard:
                 # The title rules hold in the database itself (check constraints).
@@ -115,6 +131,73 @@ def test_writes_refused_by_the_database_announce_nothing(database: DatabaseURL) 
                 assert await queries.delete_task(db, "someone-else", row["id"]) is False
                 await asyncio.sleep(0.5)
                 assert [(h["kind"], h["task_id"]) for h in heard] == [("created", row["id"])]
+        finally:
+            await db.close()
+
+    run(go)
+
+
+def test_after_commit_every_write_is_announced_once_before_it_returns_in_few_batches(
+    database: DatabaseURL,
+) -> None:
+    """LIVE_ANNOUNCE=after_commit: writes finished together share one NOTIFY transaction;
+    each write returns only once its announcement is out; each is heard exactly once."""
+    user = unique_user("batched")
+    writes = 60
+
+    async def go() -> None:
+        db = await open_database(database, "after_commit", max_size=10)
+        assert db.announcer is not None
+        announcer = db.announcer
+        returned: list[int] = []
+        try:
+            async with listening(database) as heard:
+
+                async def create(i: int) -> None:
+                    row = await queries.create_task(db, (user, None, None), {**NEW_TASK, "title": f"t{i}"})
+                    returned.append(row["id"])
+                    # This write's announcement went out with it or before: every write
+                    # returned so far has been sent.
+                    assert announcer.sent >= len(returned)
+
+                await asyncio.gather(*(create(i) for i in range(writes)))
+                for _ in range(50):
+                    if len([h for h in heard if h["user_id"] == user]) >= writes:
+                        break
+                    await asyncio.sleep(0.1)
+                mine = [h for h in heard if h["user_id"] == user]
+                assert sorted(h["task_id"] for h in mine) == sorted(returned)
+                assert len({h["id"] for h in mine}) == writes
+                assert all(h["kind"] == "created" and h["task"]["title"].startswith("t") for h in mine)
+                # 60 writes on 10 connections: far fewer NOTIFY transactions than writes.
+                assert announcer.batches < writes, announcer.batches
+                assert announcer.lost == 0
+        finally:
+            await db.close()
+
+    run(go)
+
+
+def test_an_announcement_the_database_refuses_is_logged_and_the_next_one_goes_out(
+    database: DatabaseURL, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failed NOTIFY (here PostgreSQL refusing a payload over its limit, which the
+    statements never produce) costs that batch's announcements, never the writes: the
+    caller is answered, a warning logged, and later announcements go out."""
+    user = unique_user("refused-notify")
+
+    async def go() -> None:
+        db = await open_database(database, "after_commit")
+        assert db.announcer is not None
+        try:
+            async with listening(database) as heard:
+                with caplog.at_level(logging.WARNING, logger="api.live"):
+                    await db.announcer.announce("x" * NOTIFY_PAYLOAD_LIMIT)
+                assert db.announcer.lost == 1
+                assert any("could not be announced" in r.getMessage() for r in caplog.records)
+                row = await queries.create_task(db, (user, None, None), NEW_TASK)
+                await asyncio.sleep(0.5)
+                assert [h["task_id"] for h in heard] == [row["id"]]
         finally:
             await db.close()
 

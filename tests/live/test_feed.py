@@ -203,3 +203,22 @@ def test_parse_change() -> None:
     for bad in ("not json", json.dumps({**payload, "kind": "exploded"}), json.dumps({"id": 1})):
         with pytest.raises((ValueError, KeyError, TypeError)):
             parse_change(bad)
+
+
+def test_an_announcement_older_than_one_already_published_for_its_task_is_dropped() -> None:
+    # Announced after commit (db/announce.py), two processes' changes of one task can
+    # arrive in the opposite order to their commits; a task's event ids rise in commit
+    # order, so the older one is a stale state of the task and is not delivered.
+    f = feed(replay_events=3)
+    stream = f.open("alice")
+    drain(stream)
+    newer = Change("20", "alice", "completed", datetime.now(UTC), 7, None)
+    older = Change("19", "alice", "updated", datetime.now(UTC), 7, None)
+    other_task = Change("18", "alice", "created", datetime.now(UTC), 8, None)
+    for c in (newer, older, other_task):
+        f.publish(c)
+    assert drain(stream) == [newer, other_task]
+    # Once the task's newest change has left the replay window, it is forgotten too.
+    for i in range(3):
+        f.publish(Change(str(30 + i), "bob", "created", datetime.now(UTC), 100 + i, None))
+    assert f._newest == {100: 30, 101: 31, 102: 32}

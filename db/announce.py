@@ -1,0 +1,103 @@
+"""Announcing writes after their commit, in batches (LIVE_ANNOUNCE=after_commit, the default).
+
+Why: PostgreSQL commits transactions that called NOTIFY one at a time, cluster-wide (a
+lock taken before the commit and held until its record is flushed), so a pg_notify in
+every write's own transaction halves write throughput (docs/performance.md). Instead,
+each write statement returns its announcement's payload as a column and commits on its
+own like any write, so commits still share WAL flushes; the process then sends the
+payloads of every write finished meanwhile in one NOTIFY transaction, one such
+transaction in flight at a time, and answers each write once its announcement is out.
+That transaction writes no data, so PostgreSQL commits it without waiting for a WAL
+flush (pg_stat_wal counted 2-3 syncs for 300 of them) and holds its lock only briefly.
+
+What stays true, as with announcing inside the write (LIVE_ANNOUNCE=in_transaction):
+only committed writes are announced (a payload is sent after its statement committed,
+never for one that failed); a write's response comes after its announcement, so a
+client's next write is announced after it; every instance hears the same announcements
+in the same order, so event ids work as resume points across instances.
+
+What changes, and why it is acceptable:
+- A process killed between a write's commit and its announcement (SIGKILL, a crash;
+  not SIGTERM, which waits for the writes in progress) loses that announcement:
+  listeners learn of the change at their next refetch. The window is one round trip.
+- A failed announcement (the database went away after the write committed) is logged
+  and counted; the write still succeeds. Listeners lose their LISTEN connection in such
+  an outage too and are told to resync when it returns.
+- Two processes writing one task at once may announce the two changes in the opposite
+  order to their commits. A task's event ids rise in commit order (the row lock orders
+  the writes, and each takes its id after writing), so the feed drops an announcement
+  older than one it already has for that task (db/live.py).
+
+Only for statements that commit on their own, as every statement of Database does (no
+explicit transactions on this path): inside a transaction the payload would be sent
+before the commit. Code that writes inside a transaction uses the in-transaction
+statements (Database.announcer None).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from db.errors import unavailable_reason
+from db.queries import CHANGES_CHANNEL
+
+if TYPE_CHECKING:
+    from db.engine import Database
+
+log = logging.getLogger("api.live")
+
+MAX_BATCH = 500  # payloads per NOTIFY transaction (each under 8000 bytes)
+# One statement, so one transaction through a transaction-mode pooler; the payloads in
+# the order given (a function scan keeps it).
+_NOTIFY = f"SELECT count(pg_notify('{CHANGES_CHANNEL}', payload)) FROM unnest($1::text[]) AS payload"
+
+
+class Announcer:
+    """Sends announcements of committed writes in batches, one batch in flight."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._pending: list[tuple[str, asyncio.Future[None]]] = []
+        self._sender: asyncio.Task[None] | None = None
+        self.sent = 0  # announcements sent
+        self.lost = 0  # announcements given up on (a failed NOTIFY)
+        self.batches = 0  # NOTIFY transactions tried
+
+    async def announce(self, payload: str) -> None:
+        """Queue `payload` and wait until it was sent (or given up on). A request
+        cancelled meanwhile cancels only its wait: the payload is still sent."""
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((payload, future))
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send(), name="live updates: NOTIFY")
+        await future
+
+    async def close(self) -> None:
+        """Wait until everything queued was sent."""
+        if self._sender is not None:
+            await asyncio.shield(self._sender)
+
+    async def _send(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                self.batches += 1
+                try:
+                    await self._db.fetchval(_NOTIFY, [payload for payload, _ in batch])
+                    self.sent += len(batch)
+                except Exception as error:  # the writes stand: report, never raise
+                    self.lost += len(batch)
+                    log.warning(
+                        "Live updates: %d committed change(s) could not be announced (%s);"
+                        " listeners see them when they next refetch",
+                        len(batch),
+                        unavailable_reason(error) or repr(error),
+                    )
+                finally:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_result(None)
+        finally:
+            self._sender = None
