@@ -14,6 +14,7 @@ from typing import Any, cast
 import asyncpg
 import pytest
 
+from api.live import start_live_feed
 from db import queries
 from db.announce import Announcer
 from db.engine import Database, create_database
@@ -304,3 +305,30 @@ def test_through_pgbouncer_with_a_direct_url_for_listen(
             assert stream.get().event == "completed"
     finally:
         bouncer.close()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_live_announce_chooses_where_writes_announce(database: DatabaseURL, mode: str) -> None:
+    """LIVE_ANNOUNCE: after_commit gives the Database an announcer; in_transaction none
+    (the statements then call pg_notify themselves). Both reach a stream."""
+    settings = settings_for(database, BETTER_AUTH_SECRET=HS_SECRET, LIVE_ANNOUNCE=mode)
+
+    async def wiring() -> None:
+        db = await open_database(database, "in_transaction")
+        feed = await start_live_feed(settings, database, db)
+        try:
+            assert isinstance(db.announcer, Announcer) == (mode == "after_commit")
+        finally:
+            await feed.close()
+            await db.close()
+
+    run(wiring)
+    user = unique_user(mode)
+    token = hs_token(user)
+    with live_server(settings) as server, SSEStream(server.url, token) as stream:
+        assert stream.get().event == "ready"
+        with server.client(token) as c:
+            task = c.post("/api/tasks", json={"title": mode}).json()
+            c.patch(f"/api/tasks/{task['id']}/complete")
+        assert stream.get().data["task"] == task
+        assert stream.get().event == "completed"
