@@ -11,13 +11,15 @@ What it does (see bench/README.md, "Live updates"):
    announced).
 2. Starts the service twice (`todo-api serve`, one worker each, HS256 tokens): `off`
    with LIVE_UPDATES=false (writes announce nothing, nobody listens) and `on` (writes
-   announce with pg_notify in the same statement; the process LISTENs).
+   announce, after their commit by default (LIVE_ANNOUNCE, db/announce.py; the bench
+   passes the environment's LIVE_ANNOUNCE on); the process LISTENs).
 3. Subscribers: a separate process (`python -m bench.live subscribers`) opens
    `--subscribers` SSE streams to `on`, spread evenly over the users (10 each by
    default), over raw asyncio sockets, and times every change it receives: latency =
    arrival (wall clock) - the change's `at`, the time the writing statement ran, just
-   before its commit (same machine, same clock). So: commit -> PostgreSQL -> the
-   service's LISTEN connection -> fan-out -> SSE -> client.
+   before its commit (same machine, same clock). So: commit -> (after-commit announcing:
+   the process's NOTIFY) -> PostgreSQL -> the service's LISTEN connection -> fan-out ->
+   SSE -> client.
 4. Latency: writes (creates) paced at each `--rates` per second, open loop, to random
    subscribed users, for `--latency-seconds` each; every write reaches that user's 10
    streams. p50/p90/p99/max over all deliveries.
@@ -245,7 +247,11 @@ async def seed(url: str, users: list[str], tasks: int) -> dict[str, list[int]]:
 
 
 class _Connection:
-    """db.queries' Database interface on one asyncpg connection."""
+    """db.queries' Database interface on one asyncpg connection, announcing inside the
+    write (LIVE_ANNOUNCE=in_transaction): the statement-only figures measure what
+    PostgreSQL's NOTIFY lock costs such writes."""
+
+    announcer = None
 
     def __init__(self, conn: asyncpg.Connection, announce: bool) -> None:
         self.conn, self.announce = conn, announce
@@ -292,6 +298,7 @@ def service(name: str, url: str, hs: HS256Issuer, live: bool, run_dir: Path, poo
         "DB_POOL_MAX_SIZE": str(pool),
         "ACCESS_LOG": "false",
         "LIVE_UPDATES": "true" if live else "false",
+        "LIVE_ANNOUNCE": os.environ.get("LIVE_ANNOUNCE", "after_commit"),
         "LIVE_MAX_STREAMS": "100000",
         "LIVE_MAX_STREAMS_PER_USER": "1000",
         "DATA_DIR": str(run_dir / f"data-{name}"),

@@ -78,6 +78,13 @@ class Announcer:
         """Wait until everything queued was sent."""
         if self._sender is not None:
             await asyncio.shield(self._sender)
+        if self.batches:
+            log.info(
+                "Live updates: announced %d change(s) in %d NOTIFY transaction(s), %d lost",
+                self.sent,
+                self.batches,
+                self.lost,
+            )
 
     async def _send(self) -> None:
         try:
