@@ -36,8 +36,11 @@ from tests.support import (
 
 ISSUER = "http://auth.test"
 FETCH_TIMEOUT = 0.5  # JWKS_FETCH_TIMEOUT_SECONDS
-SLOW = 4.0  # a JWKS response delay well beyond FETCH_TIMEOUT and FAIL_FAST
-FAIL_FAST = FETCH_TIMEOUT + 1.5  # upper bound for a request that needed a fetch which failed
+SLOW = 6.0  # a JWKS response delay well beyond every fetch timeout used here, and FAIL_FAST
+# Upper bound for a request that needed a fetch which failed: below the slow answer (a
+# request that waited for it took SLOW at least), with room above the fetch timeouts
+# (0.5 s; 2 s in the outage test) for a loaded machine.
+FAIL_FAST = SLOW - 1.0
 MODES = ["slow", "down", "http_500", "invalid_json"]
 
 T = TypeVar("T")
