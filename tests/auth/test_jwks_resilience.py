@@ -332,7 +332,8 @@ def test_unknown_kid_flood_is_rate_limited(database: DatabaseURL) -> None:
             results, elapsed = timed(lambda: list(pool.map(attempt, range(50))))
         for r, waited in results:
             assert_unauthenticated(r)  # an unknown key, not an outage
-            assert waited < 2 + FETCH_TIMEOUT + 0.5, f"a request waited {waited:.2f}s"
+            # At most one 2 s interval and the fetch (a wait into a second interval: 4 s).
+            assert waited < 3.7, f"a request waited {waited:.2f}s"
         fetches = jwks.hits - hits
         # At most one fetch per 2 s interval.
         assert 1 <= fetches <= 1 + int(elapsed // 2), (
@@ -634,6 +635,7 @@ def test_token_without_kid_is_refused_when_several_keys_are_listed(database: Dat
             hits, sent = jwks.hits, time.monotonic()
             r = client.post("/api/tasks", json={"title": "t"}, headers=auth(token))
             assert_unauthenticated(r)
-            assert time.monotonic() - sent < 2 + FETCH_TIMEOUT + 0.5 and jwks.hits == hits + 1
+            # At most the 2 s interval and the fetch (a wait into a second interval: 4 s).
+            assert time.monotonic() - sent < 3.5 and jwks.hits == hits + 1
         assert snapshot(database, user) == []
         assert list_tasks(client, second.token(user)).status_code == 200  # with its kid: fine
