@@ -434,7 +434,8 @@ def test_key_rotated_in_right_after_a_fetch_is_accepted_not_refused(database: Da
         assert waited < interval + 0.5, f"waited {waited:.2f}s"
         # From now on the new key is cached: no wait, no fetch.
         r, elapsed = timed(list_tasks, client, new.token(user, jti=uuid.uuid4().hex))
-        assert r.status_code == 200 and elapsed < 0.5 and jwks.hits == hits + 1
+        # (A wait for another fetch would be a whole 2 s interval.)
+        assert r.status_code == 200 and elapsed < 1.5 and jwks.hits == hits + 1
         assert list_tasks(client, old.token(user, jti=uuid.uuid4().hex)).status_code == 200
 
 
@@ -482,7 +483,7 @@ def test_no_wait_when_the_next_fetch_is_far_off(database: DatabaseURL) -> None:
         jwks.keys = [old.jwk, new.jwk]
         r, elapsed = timed(list_tasks, client, new.token(unique_user()))
         assert_unauthenticated(r)
-        assert elapsed < 0.5, f"took {elapsed:.2f}s"
+        assert elapsed < 5.0, f"took {elapsed:.2f}s"  # a wait would last until the fetch, an hour away
         assert jwks.hits == hits
 
 
@@ -506,7 +507,7 @@ def test_withdrawn_or_unusable_kids_do_not_wait(database: DatabaseURL) -> None:
         for token in (cached, old.token(user, jti=uuid.uuid4().hex), enc.token(user)):
             r, elapsed = timed(list_tasks, client, token)
             assert_unauthenticated(r)
-            assert elapsed < 0.5, f"took {elapsed:.2f}s"
+            assert elapsed < 1.5, f"took {elapsed:.2f}s"  # a wait for the next fetch: about 3 s
         assert jwks.hits == hits
         assert list_tasks(client, new.token(user)).status_code == 200
 
