@@ -301,7 +301,7 @@ def test_concurrent_requests_on_an_empty_cache_share_one_fetch(database: Databas
 def test_concurrent_unknown_kids_share_one_fetch(database: DatabaseURL) -> None:
     key = make_key()
     with jwks_server(key) as jwks, service(database, jwks, min_refresh="0", timeout=5) as client:
-        jwks.delay = 1.5
+        jwks.delay = 3.0  # every request below arrives while the fetch is in flight
         hits = jwks.hits
         results = concurrently(20, lambda _: list_tasks(client, make_key().token(unique_user())))
         for r in results:
