@@ -105,7 +105,10 @@ def test_sigterm_drains_cleanly(database: DatabaseURL) -> None:
         time.sleep(0.3)  # the slow request is in flight
 
         traffic.sigterm_at = time.monotonic()
-        traffic.stop_sending_at = traffic.sigterm_at + DRAIN - 0.5
+        # 1.5 s of traffic during the drain (for the Connection: close check), stopping
+        # 1.5 s before the listener closes: a client thread stalled on a loaded machine
+        # must not send its last request just as it does (a reset no balancer would cause).
+        traffic.stop_sending_at = traffic.sigterm_at + DRAIN - 1.5
         service.signal(signal.SIGTERM)
         # Readiness fails as soon as the workers have the signal (uvicorn's supervisor
         # passes it on within its 0.5 s poll; later on a loaded machine, so the probe
