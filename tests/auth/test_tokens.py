@@ -760,9 +760,11 @@ def test_remembered_tokens_are_refused_once_they_expire(
         JWT_LEEWAY_SECONDS="0",
     )
     sub = unique_user()
-    exp = math.ceil(time.time()) + 2
-    tokens = [keys.ed.sign(claims_for(sub, exp=exp)), hs_token(sub, exp=exp)]  # JWKS and HS256
     with live_server(settings) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        # Made once the server is up (its start-up must not eat into their life): valid for
+        # 3 to 4 s, time for the four requests below before they expire (no leeway).
+        exp = math.ceil(time.time()) + 3
+        tokens = [keys.ed.sign(claims_for(sub, exp=exp)), hs_token(sub, exp=exp)]  # JWKS and HS256
         for token in tokens:
             for _ in range(2):  # the second time from the verified-token cache
                 assert c.get("/api/tasks", headers=auth(token)).status_code == 200

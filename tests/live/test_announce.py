@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -57,6 +58,24 @@ class InTransaction:
         return await self.conn.fetchval(sql, *args)
 
 
+async def hear_everything_so_far(url: DatabaseURL, heard: list[dict[str, Any]]) -> None:
+    """Wait (10 s at most) until `heard` holds every announcement committed so far. A marker
+    write (a task of a user of its own, announced in its own statement) is made now and
+    waited for: PostgreSQL delivers announcements in commit order, so all committed before
+    it have arrived too. Its announcement is then taken out of `heard`."""
+    marker = unique_user("marker")
+    writer = await asyncpg.connect(url.asyncpg_dsn)
+    try:
+        await queries.create_task(cast(Database, InTransaction(writer)), (marker, None, None), NEW_TASK)
+    finally:
+        await writer.close()
+    deadline = time.monotonic() + 10
+    while not any(h["user_id"] == marker for h in heard):
+        assert time.monotonic() < deadline, "the marker write's announcement never arrived"
+        await asyncio.sleep(0.02)
+    heard[:] = [h for h in heard if h["user_id"] != marker]
+
+
 def run(coro: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(coro())  # type: ignore[arg-type]
 
@@ -79,7 +98,7 @@ def test_a_rolled_back_write_announces_nothing(database: DatabaseURL) -> None:
                     await asyncio.sleep(0.3)
                     assert heard == []  # nothing before commit, either
                     await (tx.commit() if commit else tx.rollback())
-                    await asyncio.sleep(0.5)
+                    await hear_everything_so_far(database, heard)
                     kinds = [h["kind"] for h in heard if h["user_id"] == user]
                     if commit:
                         assert kinds == ["created", "completed", "updated", "deleted"]
@@ -130,7 +149,7 @@ def test_writes_refused_by_the_database_announce_nothing(database: DatabaseURL, 
                 assert await queries.update_task(db, "someone-else", row["id"], {"title": "x"}) is None
                 assert await queries.toggle_task_completion(db, "someone-else", row["id"], True) is None
                 assert await queries.delete_task(db, "someone-else", row["id"]) is False
-                await asyncio.sleep(0.5)
+                await hear_everything_so_far(database, heard)
                 assert [(h["kind"], h["task_id"]) for h in heard] == [("created", row["id"])]
         finally:
             await db.close()
@@ -197,7 +216,7 @@ def test_an_announcement_the_database_refuses_is_logged_and_the_next_one_goes_ou
                 assert db.announcer.lost == 1
                 assert any("could not be announced" in r.getMessage() for r in caplog.records)
                 row = await queries.create_task(db, (user, None, None), NEW_TASK)
-                await asyncio.sleep(0.5)
+                await hear_everything_so_far(database, heard)
                 assert [h["task_id"] for h in heard] == [row["id"]]
         finally:
             await db.close()
@@ -249,7 +268,7 @@ def test_live_updates_off_writes_announce_nothing(database: DatabaseURL) -> None
                 tid = c.post("/api/tasks", json={"title": "quiet"}).json()["id"]
                 c.patch(f"/api/tasks/{tid}/complete")
                 c.delete(f"/api/tasks/{tid}")
-            await asyncio.sleep(0.5)
+            await hear_everything_so_far(database, heard)
             assert [h for h in heard if h["user_id"] == user] == []
 
     with live_server(settings) as server:
@@ -272,7 +291,7 @@ def test_pooled_database_url_without_a_direct_one_disables_live_updates(
             async with listening(database) as heard:
                 with server.client(hs_token(user)) as c:
                     assert c.post("/api/tasks", json={"title": "still announced"}).status_code == 201
-                await asyncio.sleep(0.5)
+                await hear_everything_so_far(database, heard)
                 assert [h["kind"] for h in heard if h["user_id"] == user] == ["created"]
 
         asyncio.run(go())

@@ -87,8 +87,14 @@ def test_resume_on_another_instance(instances: tuple[ServiceProcess, ServiceProc
             c.post("/api/tasks", json={"title": "seen on A"})
         last = on_a.get().id
     # Instance A went away; the client reconnects through the load balancer to B.
-    with b.client(token) as c:
-        missed = c.post("/api/tasks", json={"title": "missed"}).json()
+    # B hears of a change through its LISTEN connection, shortly after the write's response
+    # (even a write made through B): a stream already open on B shows when it has, so the
+    # resume below finds it among the changes to replay rather than arriving live later.
+    with SSEStream(b.url, token) as watching_b:
+        assert watching_b.get().event == "ready"
+        with b.client(token) as c:
+            missed = c.post("/api/tasks", json={"title": "missed"}).json()
+        assert watching_b.get().data["task"] == missed
     with SSEStream(b.url, token, last_event_id=last) as on_b:
         assert on_b.get().data["task"] == missed
         assert on_b.get().data["reason"] == "resumed"

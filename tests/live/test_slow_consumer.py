@@ -76,8 +76,12 @@ def test_a_stalled_client_is_dropped_and_the_others_keep_up(database: DatabaseUR
                 while len(received) < len(written):
                     event = healthy.get_change(timeout=10)
                     received[event.data["task_id"]] = event.received_at
+                # (The median is the "on time" check; with a hundred or so samples the 99th
+                # percentile is one of the slowest few, which a loaded machine can stall:
+                # only a bound far above the median for it, still far below a held-up reader.)
                 lags = sorted(received[task_id] - at for task_id, at in written)
-                assert lags[len(lags) * 99 // 100] < 2.0, lags[-5:]
+                assert lags[len(lags) // 2] < 0.5, lags[len(lags) // 2 :: 10]
+                assert lags[len(lags) * 99 // 100] < 5.0, lags[-5:]
 
                 # The stalled client, once it reads: what was in flight, then a resync
                 # (overflow) and the end of the stream.

@@ -153,13 +153,14 @@ def test_token_expiry_ends_the_stream(database: DatabaseURL) -> None:
     with live_server(settings) as server:
         user = unique_user("expiring")
         started = time.time()
-        with SSEStream(server.url, hs_token(user, ttl=2)) as stream:
+        # Expires 3 to 4 s from now (whole seconds): time to open the stream before it does.
+        with SSEStream(server.url, hs_token(user, ttl=4)) as stream:
             assert stream.get().event == "ready"
-            events = stream.ended(timeout=10)
+            events = stream.ended(timeout=12)
         elapsed = time.time() - started
         assert [e.event for e in events] == ["token_expired"]
         assert events[0].data["code"] == "token_expired"
-        assert 0.9 <= elapsed <= 5, elapsed
+        assert 2.9 <= elapsed <= 8, elapsed
 
 
 def test_stream_limits_are_enforced_and_freed(database: DatabaseURL) -> None:

@@ -151,6 +151,11 @@ def test_the_token_never_reaches_the_logs(observed: LiveServer, caplog: pytest.L
             c.post("/graphql", json={"query": "{ tasks { totalCount } }"}, headers=auth(token))
             c.get("/api/tasks", headers=auth(token + "x"))  # an invalid one, 401
             one_access_line(caplog, rid)
+            # Each line is written once its response has gone: it may trail the client.
+            assert wait_until(
+                lambda: len([r for r in caplog.records if server_side(r) and r.name == ACCESS_LOGGER]) >= 3,
+                timeout=5,
+            )
     finally:
         logging.getLogger().removeHandler(handler)
     records = [r for r in caplog.records if server_side(r)]
