@@ -58,11 +58,16 @@ class InTransaction:
         return await self.conn.fetchval(sql, *args)
 
 
-async def hear_everything_so_far(url: DatabaseURL, heard: list[dict[str, Any]]) -> None:
-    """Wait (10 s at most) until `heard` holds every announcement committed so far. A marker
+async def hear_everything_so_far(
+    url: DatabaseURL, heard: list[dict[str, Any]], db: Database | None = None
+) -> None:
+    """Wait (10 s at most) until `heard` holds every announcement committed so far (and
+    every one `db`'s announcer has queued: it is flushed first). A marker
     write (a task of a user of its own, announced in its own statement) is made now and
     waited for: PostgreSQL delivers announcements in commit order, so all committed before
     it have arrived too. Its announcement is then taken out of `heard`."""
+    if db is not None and db.announcer is not None:
+        await db.announcer.flush()
     marker = unique_user("marker")
     writer = await asyncpg.connect(url.asyncpg_dsn)
     try:
@@ -74,6 +79,14 @@ async def hear_everything_so_far(url: DatabaseURL, heard: list[dict[str, Any]]) 
         assert time.monotonic() < deadline, "the marker write's announcement never arrived"
         await asyncio.sleep(0.02)
     heard[:] = [h for h in heard if h["user_id"] != marker]
+
+
+async def heard_from(user: str, heard: list[dict[str, Any]]) -> None:
+    """Wait (10 s at most) until `heard` holds an announcement of `user`'s."""
+    deadline = time.monotonic() + 10
+    while not any(h["user_id"] == user for h in heard):
+        assert time.monotonic() < deadline, f"no announcement of {user}'s arrived"
+        await asyncio.sleep(0.02)
 
 
 def run(coro: Callable[[], Awaitable[None]]) -> None:
@@ -149,7 +162,7 @@ def test_writes_refused_by_the_database_announce_nothing(database: DatabaseURL, 
                 assert await queries.update_task(db, "someone-else", row["id"], {"title": "x"}) is None
                 assert await queries.toggle_task_completion(db, "someone-else", row["id"], True) is None
                 assert await queries.delete_task(db, "someone-else", row["id"]) is False
-                await hear_everything_so_far(database, heard)
+                await hear_everything_so_far(database, heard, db)
                 assert [(h["kind"], h["task_id"]) for h in heard] == [("created", row["id"])]
         finally:
             await db.close()
@@ -157,11 +170,12 @@ def test_writes_refused_by_the_database_announce_nothing(database: DatabaseURL, 
     run(go)
 
 
-def test_after_commit_every_write_is_announced_once_before_it_returns_in_few_batches(
+def test_after_commit_every_write_is_announced_once_in_order_in_few_batches(
     database: DatabaseURL,
 ) -> None:
     """LIVE_ANNOUNCE=after_commit: writes finished together share one NOTIFY transaction;
-    each write returns only once its announcement is out; each is heard exactly once."""
+    each is heard exactly once, in the order the writes finished; shutting the
+    Database down sends what is still queued."""
     user = unique_user("batched")
     writes = 60
 
@@ -170,30 +184,24 @@ def test_after_commit_every_write_is_announced_once_before_it_returns_in_few_bat
         assert db.announcer is not None
         announcer = db.announcer
         returned: list[int] = []
-        try:
-            async with listening(database) as heard:
+        async with listening(database) as heard:
+            try:
 
                 async def create(i: int) -> None:
                     row = await queries.create_task(db, (user, None, None), {**NEW_TASK, "title": f"t{i}"})
                     returned.append(row["id"])
-                    # This write's announcement went out with it or before: every write
-                    # returned so far has been sent.
-                    assert announcer.sent >= len(returned)
 
                 await asyncio.gather(*(create(i) for i in range(writes)))
-                for _ in range(50):
-                    if len([h for h in heard if h["user_id"] == user]) >= writes:
-                        break
-                    await asyncio.sleep(0.1)
-                mine = [h for h in heard if h["user_id"] == user]
-                assert sorted(h["task_id"] for h in mine) == sorted(returned)
-                assert len({h["id"] for h in mine}) == writes
-                assert all(h["kind"] == "created" and h["task"]["title"].startswith("t") for h in mine)
-                # 60 writes on 10 connections: far fewer NOTIFY transactions than writes.
-                assert announcer.batches < writes, announcer.batches
-                assert announcer.lost == 0
-        finally:
-            await db.close()
+            finally:
+                await db.close()  # sends what is queued first
+            assert announcer.sent == writes and announcer.lost == 0
+            # 60 writes on 10 connections: far fewer NOTIFY transactions than writes.
+            assert announcer.batches < writes, announcer.batches
+            await hear_everything_so_far(database, heard)
+            mine = [h for h in heard if h["user_id"] == user]
+            assert [h["task_id"] for h in mine] == returned
+            assert len({h["id"] for h in mine}) == writes
+            assert all(h["kind"] == "created" and h["task"]["title"].startswith("t") for h in mine)
 
     run(go)
 
@@ -213,10 +221,11 @@ def test_an_announcement_the_database_refuses_is_logged_and_the_next_one_goes_ou
             async with listening(database) as heard:
                 with caplog.at_level(logging.WARNING, logger="api.live"):
                     await db.announcer.announce("x" * NOTIFY_PAYLOAD_LIMIT)
+                    await db.announcer.flush()
                 assert db.announcer.lost == 1
                 assert any("could not be announced" in r.getMessage() for r in caplog.records)
                 row = await queries.create_task(db, (user, None, None), NEW_TASK)
-                await hear_everything_so_far(database, heard)
+                await hear_everything_so_far(database, heard, db)
                 assert [h["task_id"] for h in heard] == [row["id"]]
         finally:
             await db.close()
@@ -291,6 +300,9 @@ def test_pooled_database_url_without_a_direct_one_disables_live_updates(
             async with listening(database) as heard:
                 with server.client(hs_token(user)) as c:
                     assert c.post("/api/tasks", json={"title": "still announced"}).status_code == 201
+                # Announced after the response (LIVE_ANNOUNCE=after_commit): wait for it,
+                # then for anything else committed until now.
+                await heard_from(user, heard)
                 await hear_everything_so_far(database, heard)
                 assert [h["kind"] for h in heard if h["user_id"] == user] == ["created"]
 
