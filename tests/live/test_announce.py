@@ -174,8 +174,8 @@ def test_after_commit_every_write_is_announced_once_in_order_in_few_batches(
     database: DatabaseURL,
 ) -> None:
     """LIVE_ANNOUNCE=after_commit: writes finished together share one NOTIFY transaction;
-    each is heard exactly once, in the order the writes finished; shutting the
-    Database down sends what is still queued."""
+    each write returns once its announcement is out; each is heard exactly once, in the
+    order the writes returned."""
     user = unique_user("batched")
     writes = 60
 
@@ -190,6 +190,9 @@ def test_after_commit_every_write_is_announced_once_in_order_in_few_batches(
                 async def create(i: int) -> None:
                     row = await queries.create_task(db, (user, None, None), {**NEW_TASK, "title": f"t{i}"})
                     returned.append(row["id"])
+                    # Its announcement went out before it returned: so did every one
+                    # returned so far.
+                    assert announcer.sent >= len(returned)
 
                 await asyncio.gather(*(create(i) for i in range(writes)))
             finally:
