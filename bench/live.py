@@ -246,44 +246,44 @@ async def seed(url: str, users: list[str], tasks: int) -> dict[str, list[int]]:
         await conn.close()
 
 
-class _Connection:
-    """db.queries' Database interface on one asyncpg connection, announcing inside the
-    write (LIVE_ANNOUNCE=in_transaction): the statement-only figures measure what
-    PostgreSQL's NOTIFY lock costs such writes."""
-
-    announcer = None
-
-    def __init__(self, conn: asyncpg.Connection, announce: bool) -> None:
-        self.conn, self.announce = conn, announce
-
-    async def fetchrow(self, sql: str, *args: Any) -> Any:
-        return await self.conn.fetchrow(sql, *args)
+ANNOUNCE_MODES = ("off", "in_transaction", "after_commit")
 
 
-async def statement_throughput(
-    url: str, users: list[str], *, announce: bool, conns: int, seconds: float
-) -> float:
-    """Creates per second straight through asyncpg (no service, nobody listening):
-    the database's side of announcing."""
+async def statement_throughput(url: str, users: list[str], *, mode: str, conns: int, seconds: float) -> float:
+    """Creates per second through db.queries on a pool of `conns` connections, `conns`
+    at a time (no service, nobody listening): the database's side of announcing, `mode`
+    one of ANNOUNCE_MODES (LIVE_UPDATES=false, or LIVE_ANNOUNCE's two)."""
     from db import queries
+    from db.announce import Announcer
+    from db.engine import create_database
+    from db.url import DatabaseURL
 
-    connections = [await asyncpg.connect(url) for _ in range(conns)]
+    database = await create_database(
+        DatabaseURL.parse(url),
+        min_size=conns + 1,
+        max_size=conns + 1,  # one more: the announcer's NOTIFY
+        pooled=False,
+        connect_timeout=10,
+        acquire_timeout=10,
+        statement_timeout=10,
+    )
+    database.announce = mode != "off"
+    if mode == "after_commit":
+        database.announcer = Announcer(database)
     done = 0
     stop = time.monotonic() + seconds
     values = {"title": "db", "description": None, "completed": False, "priority": "low", "due_date": None}
 
-    async def worker(conn: asyncpg.Connection, n: int) -> None:
+    async def worker(n: int) -> None:
         nonlocal done
-        database: Any = _Connection(conn, announce)
         while time.monotonic() < stop:
             await queries.create_task(database, (users[n % len(users)], None, None), values)
             done += 1
 
     try:
-        await asyncio.gather(*(worker(c, n) for n, c in enumerate(connections)))
+        await asyncio.gather(*(worker(n) for n in range(conns)))
     finally:
-        for conn in connections:
-            await conn.close()
+        await database.close()
     return done / seconds
 
 
@@ -416,13 +416,11 @@ def main(argv: list[str] | None = None) -> int:
     # -- the database's side: the same insert with and without its announcement
     result_db: list[dict[str, Any]] = []
     for round_no in range(args.rounds):
-        for announce in (False, True) if round_no % 2 == 0 else (True, False):
+        for mode in ANNOUNCE_MODES if round_no % 2 == 0 else ANNOUNCE_MODES[::-1]:
             for conns in (1, args.pool_size):
-                rate = db.run(statement_throughput(url, users, announce=announce, conns=conns, seconds=5))
-                result_db.append(
-                    {"round": round_no, "announce": announce, "conns": conns, "inserts_per_s": rate}
-                )
-                log(f"round {round_no + 1} statement announce={announce} conns={conns}: {rate:.0f} inserts/s")
+                rate = db.run(statement_throughput(url, users, mode=mode, conns=conns, seconds=5))
+                result_db.append({"round": round_no, "mode": mode, "conns": conns, "inserts_per_s": rate})
+                log(f"round {round_no + 1} statement {mode} conns={conns}: {rate:.0f} inserts/s")
 
     servers = {
         "off": service("off", url, hs, False, run_dir, args.pool_size),
@@ -596,23 +594,32 @@ def render(result: dict[str, Any]) -> str:
         markdown=True,
     )
 
-    def rate(conns: int, announce: bool) -> float:
-        rows = result["statements"]
-        return float(
-            median(r["inserts_per_s"] for r in rows if r["conns"] == conns and r["announce"] == announce)
-        )
+    def mode_of(row: dict[str, Any]) -> str:
+        # Results from before LIVE_ANNOUNCE record `announce` (inside the write) instead.
+        return str(row["mode"]) if "mode" in row else ("in_transaction" if row["announce"] else "off")
+
+    rows_db = result["statements"]
+    modes = [m for m in ANNOUNCE_MODES if any(mode_of(r) == m for r in rows_db)]
+
+    def rate(conns: int, mode: str) -> float:
+        chosen = [r["inserts_per_s"] for r in rows_db if r["conns"] == conns and mode_of(r) == mode]
+        return float(median(chosen))
 
     statements = fmt_table(
-        ["connections", "plain inserts/s", "announcing inserts/s", "ratio"],
+        ["connections", *(f"{m} inserts/s" for m in modes), *(f"{m} / off" for m in modes[1:])],
         [
-            [str(c), f"{rate(c, False):.0f}", f"{rate(c, True):.0f}", f"{rate(c, True) / rate(c, False):.2f}"]
-            for c in sorted({r["conns"] for r in result["statements"]})
+            [
+                str(c),
+                *(f"{rate(c, m):.0f}" for m in modes),
+                *(f"{rate(c, m) / rate(c, 'off'):.2f}" for m in modes[1:]),
+            ]
+            for c in sorted({r["conns"] for r in rows_db})
         ],
         markdown=True,
     )
     return (
         f"Delivery latency (commit -> SSE client)\n\n{latency}\n\nWrite throughput\n\n{throughput}"
-        "\n\nThe insert statement alone (asyncpg, no service, nobody listening; median of rounds)"
+        "\n\nThe insert alone (db.queries on a pool, no service, nobody listening; median of rounds)"
         f"\n\n{statements}"
     )
 
