@@ -25,9 +25,15 @@ What changes, and why it is acceptable:
   listeners learn of the change at their next refetch. The window is one round trip.
 - A write takes one more round trip (the NOTIFY) before its response; under load the
   writes finished together share it.
-- A failed announcement (the database went away after the write committed) is logged
-  and counted; the write still succeeds. Listeners lose their LISTEN connection in such
-  an outage too and are told to resync when it returns.
+- A failed NOTIFY (no pooled connection free in time, a stalled or lost database) is
+  logged and counted; the writes stand. Their changes are not retried (later changes
+  may already have gone out); instead MISSED is owed: it goes out first in the next
+  NOTIFY, or alone, retried with backoff, and every instance's feed then tells all its
+  streams to resync (refetch) and forgets its resume points.
+- The same holds for a write whose row never reaches the process although it committed
+  (the statement timed out, or the connection broke, just after the commit; the request
+  was cancelled): its change is not announced and nothing is owed. Announcing inside
+  the write has no such case.
 - Two processes writing one task at once may announce the two changes in the opposite
   order to their commits. A task's event ids rise in commit order (the row lock orders
   the writes, and each takes its id after writing), so the feed drops an announcement
@@ -42,11 +48,12 @@ statements (Database.announcer None).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
 from db.errors import unavailable_reason
-from db.queries import CHANGES_CHANNEL
+from db.queries import CHANGES_CHANNEL, MISSED
 
 if TYPE_CHECKING:
     from db.engine import Database
@@ -54,9 +61,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("api.live")
 
 MAX_BATCH = 500  # payloads per NOTIFY transaction (each under 8000 bytes)
-# One statement, so one transaction through a transaction-mode pooler; the payloads in
-# the order given (a function scan keeps it).
-_NOTIFY = f"SELECT count(pg_notify('{CHANGES_CHANNEL}', payload)) FROM unnest($1::text[]) AS payload"
+RETRY_MIN_SECONDS = 0.5  # an owed MISSED is retried with backoff until sent
+RETRY_MAX_SECONDS = 5.0
+# One statement, so one transaction through a transaction-mode pooler. pg_notify is
+# volatile, so PostgreSQL calls it after the sort: the payloads go out in array order.
+_NOTIFY = (
+    f"SELECT count(*) FROM (SELECT pg_notify('{CHANGES_CHANNEL}', payload)"
+    " FROM unnest($1::text[]) WITH ORDINALITY AS p(payload, n) ORDER BY n) AS sent"
+)
 
 
 class Announcer:
@@ -66,6 +78,9 @@ class Announcer:
         self._db = db
         self._pending: list[tuple[str, asyncio.Future[None]]] = []
         self._sender: asyncio.Task[None] | None = None
+        self._missed = False  # a batch was lost: MISSED is owed to every listener
+        self._closing = False
+        self._wake = asyncio.Event()  # set by announce(): cuts a MISSED retry's wait short
         self.sent = 0  # announcements sent
         self.lost = 0  # announcements given up on (a failed NOTIFY)
         self.batches = 0  # NOTIFY transactions tried
@@ -76,17 +91,19 @@ class Announcer:
         payload is still sent."""
         future = asyncio.get_running_loop().create_future()
         self._pending.append((payload, future))
-        if self._sender is None:
-            self._sender = asyncio.create_task(self._send(), name="live updates: NOTIFY")
+        self._wake.set()
+        self._start()
         await future
 
     async def flush(self) -> None:
-        """Wait until everything queued so far was sent (or given up on)."""
+        """Wait until the queue is empty (what is queued meanwhile included)."""
         if self._sender is not None:
             await asyncio.shield(self._sender)
 
     async def close(self) -> None:
-        """Send what is queued (Database.close, before the pool closes)."""
+        """Send what is queued (Database.close, before the pool closes); an owed MISSED
+        is tried once more, not retried."""
+        self._closing = True
         await self.flush()
         if self.batches:
             log.info(
@@ -96,25 +113,62 @@ class Announcer:
                 self.lost,
             )
 
+    def _start(self) -> None:
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send(), name="live updates: NOTIFY")
+
     async def _send(self) -> None:
+        delay = RETRY_MIN_SECONDS
         try:
-            while self._pending:
+            while self._pending or self._missed:
+                if not self._pending:  # only MISSED is owed: retry it with backoff
+                    if self._closing:
+                        await self._notify([])
+                        return
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(delay):
+                            await self._wake.wait()
+                    delay = min(delay * 2, RETRY_MAX_SECONDS)
+                    if self._pending:
+                        continue  # it goes out with the next batch, at once
+                    await self._notify([])
+                    continue
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                self.batches += 1
                 try:
-                    await self._db.fetchval(_NOTIFY, [payload for payload, _ in batch])
-                    self.sent += len(batch)
-                except Exception as error:  # the writes stand: report, never raise
-                    self.lost += len(batch)
-                    log.warning(
-                        "Live updates: %d committed change(s) could not be announced (%s);"
-                        " listeners see them when they next refetch",
-                        len(batch),
-                        unavailable_reason(error) or repr(error),
-                    )
+                    await self._notify(batch)
                 finally:
                     for _, future in batch:
                         if not future.done():
                             future.set_result(None)
         finally:
+            # Cancelled (the loop is closing): nobody waits forever for what is left.
+            for _, future in self._pending:
+                if not future.done():
+                    future.set_result(None)
+            self.lost += len(self._pending)
+            self._pending = []
             self._sender = None
+
+    async def _notify(self, batch: list[tuple[str, asyncio.Future[None]]]) -> None:
+        """One NOTIFY transaction: an owed MISSED first, then `batch`. On failure the
+        batch is lost and MISSED owed; the writes stand, nothing is raised."""
+        payloads = [payload for payload, _ in batch]
+        if self._missed:
+            payloads.insert(0, MISSED)
+        self.batches += 1
+        try:
+            await self._db.fetchval(_NOTIFY, payloads)
+        except Exception as error:  # the writes stand: report, never raise
+            self.lost += len(batch)
+            self._missed = True
+            if batch:
+                log.warning(
+                    "Live updates: %d committed change(s) could not be announced (%s);"
+                    " listeners are told to refetch once the database answers",
+                    len(batch),
+                    unavailable_reason(error) or repr(error),
+                )
+            return
+        self.sent += len(batch)
+        self._missed = False

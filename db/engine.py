@@ -25,6 +25,7 @@ LISTEN or session advisory locks), so they need no reset on release.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
@@ -115,13 +116,19 @@ class Database:
     async def close(self) -> None:
         """Send what is left to announce, then close gracefully, or at once when the
         database does not answer."""
-        if self.announcer is not None:
-            await self.announcer.close()
         try:
-            async with asyncio.timeout(self._acquire_timeout):
-                await self._pool.close()
-        except TimeoutError:
-            self._pool.terminate()
+            if self.announcer is not None:
+                # Bounded: on a frozen database each NOTIFY would wait out its timeouts;
+                # what is left then fails against the closed pool, counted as lost.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(2 * self._acquire_timeout):
+                        await self.announcer.close()
+        finally:
+            try:
+                async with asyncio.timeout(self._acquire_timeout):
+                    await self._pool.close()
+            except TimeoutError:
+                self._pool.terminate()
 
 
 async def create_database(

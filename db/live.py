@@ -1,10 +1,12 @@
 """Live updates: committed task changes, from PostgreSQL to the streams open in this process.
 
-Every write announces its change with pg_notify in its own statement (db/queries.py),
-so an announcement leaves at commit and never for a write that rolled back. Each
-process keeps one LISTEN connection (`ChangeFeed`). It must be a direct connection:
-through a transaction-mode pooler, LISTEN would register on whichever server
-connection the pooler lent for that one transaction, soon someone else's.
+Every write announces its change with NOTIFY once it has committed, batched with the
+other writes its process finished meanwhile (db/announce.py), or inside its own
+transaction with LIVE_ANNOUNCE=in_transaction (db/queries.py); never for a write that
+failed or rolled back. Each process keeps one LISTEN connection (`ChangeFeed`). It must
+be a direct connection: through a transaction-mode pooler, LISTEN would register on
+whichever server connection the pooler lent for that one transaction, soon someone
+else's.
 
 The feed
 
@@ -13,9 +15,18 @@ The feed
   resync (its client refetches and reconnects) instead of slowing anyone down;
 - keeps the last `replay_events` changes (of all users together) so that a stream can
   resume (SSE Last-Event-ID, GraphQL `after`): resumed from a change still kept, it
-  gets every later change of its user, in commit order. PostgreSQL delivers
-  notifications in commit order, the same on every instance, so a resume point from
-  one instance is good on another that was listening at the time;
+  gets every later change of its user, in the order announced. PostgreSQL delivers
+  notifications in the order their NOTIFY transactions committed, the same on every
+  instance, so a resume point from one instance is good on another that was listening
+  at the time;
+- delivers one task's changes in commit order: announced after the commit, two of them
+  can arrive the other way round (two processes, or two requests of one process whose
+  results came back crosswise); a task's event ids rise in commit order (the row lock
+  orders its writes, each takes its id after writing, and task_change_seq has CACHE 1,
+  checked by tests/live/test_announce.py), so a change older than one already published
+  for its task is dropped: its client gets the newer state, not the older kind;
+- on MISSED (a process could not announce some changes) tells every open stream to
+  resync and forgets its resume points, as after a reconnect;
 - reconnects by itself when the connection is lost (a restart or failover: noticed
   at once when the server closes it; a silent network cut: within PING_SECONDS +
   PING_TIMEOUT), with backoff. Changes committed while nobody listened are not known,
@@ -45,7 +56,7 @@ import asyncpg
 import orjson
 
 from db.errors import unavailable_reason
-from db.queries import CHANGES_CHANNEL, TASK_COLUMN_NAMES
+from db.queries import CHANGES_CHANNEL, MISSED, TASK_COLUMN_NAMES
 from db.url import DatabaseURL
 
 log = logging.getLogger("api.live")
@@ -90,8 +101,8 @@ class Ready:
 @dataclass(frozen=True, slots=True)
 class Resync:
     """Changes may have been missed: refetch. reason: `reconnected` (the feed lost its
-    database connection and listens again) or `overflow` (this stream fell too far
-    behind; an End follows)."""
+    database connection and listens again), `missed` (a process could not announce
+    some changes) or `overflow` (this stream fell too far behind; an End follows)."""
 
     id: str
     reason: str
@@ -346,6 +357,11 @@ class ChangeFeed:
     # -- announcements -------------------------------------------------------------
 
     def _on_notify(self, connection: object, pid: int, channel: str, payload: object) -> None:
+        if payload == MISSED:  # some process lost announcements (db/announce.py)
+            self._new_epoch()
+            told = self._resync_all("missed")
+            log.warning("Live updates: announcements were lost; %d open streams told to resync", told)
+            return
         try:
             change = parse_change(payload)
         except (ValueError, TypeError, KeyError):

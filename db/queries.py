@@ -46,6 +46,8 @@ WRITABLE_COLUMNS = ("title", "description", "completed", "priority", "due_date")
 # transaction: sent at commit, never for a write that rolled back. With Database.announce
 # off (LIVE_UPDATES=false) the plain statements run instead.
 CHANGES_CHANNEL = "task_changes"
+# Not a change: announcements were lost (db/announce.py); every listener resyncs.
+MISSED = '{"missed":true}'
 NOTIFY_PAYLOAD_LIMIT = 8000  # bytes; pg_notify refuses 8000 and more
 _EVENT_HEAD = "'id', c.event_id, 'user_id', c.user_id, 'kind', c.kind, 'at', c.at, 'task_id', c.id"
 _EVENT_TASK = (

@@ -21,7 +21,7 @@ The stream (text/event-stream; README "Live updates"):
 `task` is the task as the REST routes return it; null for `deleted` and when it was
 too large to announce (fetch it by `task_id`). `ready` comes first (after what a
 resume replays), with `reason` new, resumed or resume_unavailable (refetch); `resync`
-(reason reconnected or overflow) means changes may have been missed: refetch. After
+(reason reconnected, missed or overflow) means changes may have been missed: refetch. After
 `resync` with reason overflow the stream ends; a reconnect with Last-Event-ID then
 starts from the resync's position.
 

@@ -8,10 +8,11 @@ changes. What a client sees:
   `reason` is `new` (no `after` given: fetch now if you have not), `resumed` (every
   change you missed since `after` came before it) or `resume_unavailable` (`after` is
   too old or unknown here: refetch).
-- CREATED, UPDATED, COMPLETED, UNCOMPLETED, DELETED: one change each, in commit order.
+- CREATED, UPDATED, COMPLETED, UNCOMPLETED, DELETED: one change each; one task's in
+  commit order (a change overtaken by a newer one of the same task is skipped).
 - RESYNC: changes may have been missed (`reconnected`: the server lost its database
-  connection and listens again; `overflow`: you fell too far behind, and the
-  subscription then completes): refetch.
+  connection and listens again; `missed`: a server could not announce some changes;
+  `overflow`: you fell too far behind, and the subscription then completes): refetch.
 
 Every item has an `eventId`: subscribe again with `after: <the last eventId you saw>`
 to resume.
@@ -68,7 +69,8 @@ class TaskChange:
     at: datetime = strawberry.field(description="When the change was committed (READY, RESYNC: sent).")
     reason: str | None = strawberry.field(
         description="READY: `new`, `resumed` or `resume_unavailable` (refetch);"
-        " RESYNC: `reconnected` or `overflow` (refetch; after `overflow` the subscription completes)."
+        " RESYNC: `reconnected`, `missed` or `overflow` (refetch; after `overflow` the"
+        " subscription completes)."
     )
 
 

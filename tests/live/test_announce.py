@@ -75,10 +75,10 @@ async def hear_everything_so_far(
     finally:
         await writer.close()
     deadline = time.monotonic() + 10
-    while not any(h["user_id"] == marker for h in heard):
+    while not any(h.get("user_id") == marker for h in heard):
         assert time.monotonic() < deadline, "the marker write's announcement never arrived"
         await asyncio.sleep(0.02)
-    heard[:] = [h for h in heard if h["user_id"] != marker]
+    heard[:] = [h for h in heard if h.get("user_id") != marker]
 
 
 async def heard_from(user: str, heard: list[dict[str, Any]]) -> None:
@@ -209,12 +209,13 @@ def test_after_commit_every_write_is_announced_once_in_order_in_few_batches(
     run(go)
 
 
-def test_an_announcement_the_database_refuses_is_logged_and_the_next_one_goes_out(
+def test_a_failed_notify_is_logged_and_owes_missed_first_in_the_next_one(
     database: DatabaseURL, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A failed NOTIFY (here PostgreSQL refusing a payload over its limit, which the
     statements never produce) costs that batch's announcements, never the writes: the
-    caller is answered, a warning logged, and later announcements go out."""
+    caller is answered and a warning logged; the next NOTIFY starts with MISSED, so
+    every listener resyncs, then carries on."""
     user = unique_user("refused-notify")
 
     async def go() -> None:
@@ -224,14 +225,78 @@ def test_an_announcement_the_database_refuses_is_logged_and_the_next_one_goes_ou
             async with listening(database) as heard:
                 with caplog.at_level(logging.WARNING, logger="api.live"):
                     await db.announcer.announce("x" * NOTIFY_PAYLOAD_LIMIT)
-                    await db.announcer.flush()
                 assert db.announcer.lost == 1
                 assert any("could not be announced" in r.getMessage() for r in caplog.records)
                 row = await queries.create_task(db, (user, None, None), NEW_TASK)
                 await hear_everything_so_far(database, heard, db)
-                assert [h["task_id"] for h in heard] == [row["id"]]
+                assert heard[0] == json.loads(queries.MISSED)
+                assert [h["task_id"] for h in heard[1:]] == [row["id"]]
         finally:
             await db.close()
+
+    run(go)
+
+
+def test_missed_goes_out_alone_when_no_write_follows(database: DatabaseURL) -> None:
+    async def go() -> None:
+        db = await open_database(database, "after_commit")
+        assert db.announcer is not None
+        try:
+            async with listening(database) as heard:
+                await db.announcer.announce("x" * NOTIFY_PAYLOAD_LIMIT)
+                assert db.announcer.lost == 1
+                deadline = time.monotonic() + 10  # retried after 0.5 s, then with backoff
+                while heard != [json.loads(queries.MISSED)]:
+                    assert time.monotonic() < deadline, heard
+                    await asyncio.sleep(0.05)
+                await db.announcer.flush()  # nothing more is owed: the sender stops
+        finally:
+            await db.close()
+
+    run(go)
+
+
+def test_missed_makes_every_stream_resync_and_forgets_resume_points(
+    live: LiveServer, database: DatabaseURL
+) -> None:
+    """MISSED, sent by whichever process lost announcements, reaches this server's feed
+    through PostgreSQL: its streams get `resync` (`missed`); a resume from before is
+    refused (the lost changes cannot be replayed)."""
+    token = hs_token(unique_user("missed"))
+    with live.client(token) as c, SSEStream(live.url, token) as stream:
+        assert stream.get().event == "ready"
+        c.post("/api/tasks", json={"title": "before"})
+        before = stream.get()
+        assert before.event == "created"
+
+        async def notify_missed() -> None:
+            conn = await asyncpg.connect(database.asyncpg_dsn)
+            try:
+                await conn.execute("SELECT pg_notify($1, $2)", queries.CHANGES_CHANNEL, queries.MISSED)
+            finally:
+                await conn.close()
+
+        asyncio.run(notify_missed())
+        resync = stream.get()
+        assert (resync.event, resync.data["reason"]) == ("resync", "missed")
+    with SSEStream(live.url, token, last_event_id=before.id) as resumed:
+        ready = resumed.get()
+        assert (ready.event, ready.data["reason"]) == ("ready", "resume_unavailable")
+
+
+def test_task_change_seq_hands_out_ids_in_call_order(database: DatabaseURL) -> None:
+    """db/live.py drops a change older than one already published for its task, relying
+    on ids rising in commit order: true only with CACHE 1 (no per-session ranges)."""
+
+    async def go() -> None:
+        conn = await asyncpg.connect(database.asyncpg_dsn)
+        try:
+            cache = await conn.fetchval(
+                "SELECT cache_size FROM pg_sequences WHERE sequencename = 'task_change_seq'"
+            )
+        finally:
+            await conn.close()
+        assert cache == 1
 
     run(go)
 
