@@ -104,6 +104,7 @@ class Announcer:
         """Send what is queued (Database.close, before the pool closes); an owed MISSED
         is tried once more, not retried."""
         self._closing = True
+        self._wake.set()  # a MISSED retry waiting for its turn goes now
         await self.flush()
         if self.batches:
             log.info(
@@ -132,11 +133,13 @@ class Announcer:
                     delay = min(delay * 2, RETRY_MAX_SECONDS)
                     if self._pending:
                         continue  # it goes out with the next batch, at once
-                    await self._notify([])
+                    if await self._notify([]):
+                        delay = RETRY_MIN_SECONDS
                     continue
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
                 try:
-                    await self._notify(batch)
+                    if await self._notify(batch):
+                        delay = RETRY_MIN_SECONDS
                 finally:
                     for _, future in batch:
                         if not future.done():
@@ -150,9 +153,10 @@ class Announcer:
             self._pending = []
             self._sender = None
 
-    async def _notify(self, batch: list[tuple[str, asyncio.Future[None]]]) -> None:
-        """One NOTIFY transaction: an owed MISSED first, then `batch`. On failure the
-        batch is lost and MISSED owed; the writes stand, nothing is raised."""
+    async def _notify(self, batch: list[tuple[str, asyncio.Future[None]]]) -> bool:
+        """One NOTIFY transaction: an owed MISSED first, then `batch`; whether it went
+        out. On failure the batch is lost and MISSED owed; the writes stand, nothing is
+        raised."""
         payloads = [payload for payload, _ in batch]
         if self._missed:
             payloads.insert(0, MISSED)
@@ -169,6 +173,7 @@ class Announcer:
                     len(batch),
                     unavailable_reason(error) or repr(error),
                 )
-            return
+            return False
         self.sent += len(batch)
         self._missed = False
+        return True
