@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import api.graphql
 from db.url import DatabaseURL
 from schema.fast import operation
+from tests.fast import masked
 from tests.support import HS_SECRET, LiveServer, auth, hs_token, live_server, settings_for, unique_user
 
 pytestmark = pytest.mark.skipif(
@@ -74,11 +75,7 @@ def _send(app: LiveServer, body: dict[str, Any], token: str | None, *, fast: boo
 
 
 def _stable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: "*" if k in VOLATILE else _stable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_stable(v) for v in value]
-    return value
+    return masked(value, VOLATILE)
 
 
 def compare(

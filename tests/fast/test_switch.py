@@ -24,6 +24,7 @@ from rest_shim.fast_routes import FastRoute
 from rest_shim.query import list_query_from_parameters, parse_list_query
 from schema.fast import releases
 from schema.fast.releases import untested_releases
+from tests.fast import masked
 from tests.support import HS_SECRET, LiveServer, auth, hs_token, live_server, settings_for, unique_user
 
 FAST_MODULES = ("schema.fast", "rest_shim.fast", "rest_shim.fast_routes", "api.gc_tuning")
@@ -126,12 +127,7 @@ COMPARED_HEADERS = (
 
 
 def _stable(value: Any) -> Any:
-    """The body without what differs between two creations of the same task."""
-    if isinstance(value, dict):
-        return {k: "*" if k in VOLATILE else _stable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_stable(v) for v in value]
-    return value
+    return masked(value, VOLATILE)
 
 
 def _answer(response: httpx.Response, user: str) -> tuple[int, dict[str, str], Any]:
