@@ -224,7 +224,7 @@ class Running:
     stop: Callable[[], Awaitable[None]]
 
 
-async def start(url: str, info: benchdb.SeedInfo, live: bool) -> Running:
+async def start(url: str, info: benchdb.SeedInfo, live: bool, extra: dict[str, str]) -> Running:
     from api.app import create_app
     from api.observability import configure_logging
     from api.settings import load_settings
@@ -238,6 +238,7 @@ async def start(url: str, info: benchdb.SeedInfo, live: bool) -> Running:
         "MIGRATE_ON_START": "false",
         "LIVE_UPDATES": "true" if live else "false",
         **issuer.env(),
+        **extra,  # --set NAME=VALUE
     }
     settings = load_settings(env, dotenv=False)
     # As `todo-api serve`: the access log is written (here to /dev/null) at INFO.
@@ -363,7 +364,7 @@ def _versions() -> dict[str, str]:
 
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     info = await prepare_database(args.database_url, args.reuse_db)
-    running = await start(args.database_url, info, live=not args.no_live)
+    running = await start(args.database_url, info, live=not args.no_live, extra=dict(args.set))
     try:
         print(" ".join(f"{k} {v}" for k, v in _versions().items()), file=sys.stderr)
         if args.profile:
@@ -383,6 +384,13 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
                 await admin.close()
 
 
+def _setting(raw: str) -> tuple[str, str]:
+    name, sep, value = raw.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {raw!r}")
+    return name, value
+
+
 def _scenario_list(raw: str) -> list[str]:
     names = [s.strip() for s in raw.split(",") if s.strip()]
     unknown = [s for s in names if s not in SCENARIOS]
@@ -400,6 +408,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=500, help="per round and target")
     parser.add_argument("--rounds", type=int, default=8, help="alternating ours/floor; medians reported")
     parser.add_argument("--no-live", action="store_true", help="LIVE_UPDATES=false (bench: on)")
+    parser.add_argument(
+        "--set",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a service setting for ours, e.g. --set ACCESS_LOG=false (repeatable)",
+    )
     parser.add_argument("--profile", choices=SCENARIOS, help="cProfile one scenario instead")
     parser.add_argument("--target", choices=("ours", "floor"), default="ours", help="for --profile")
     parser.add_argument("--json", help="also write the rows here")
