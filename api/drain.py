@@ -34,19 +34,23 @@ class DrainState:
 
 
 class ConnectionCloseWhileDraining:
-    """Outermost middleware: while draining, every response says `Connection: close`."""
+    """Outermost middleware: every response that starts while draining says
+    `Connection: close`, including those of requests that arrived before the drain."""
 
     def __init__(self, app: ASGIApp, state: DrainState) -> None:
         self.app = app
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.state.draining or scope["type"] != "http":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        state = self.state
 
         async def send_closing(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            # Decided when the response starts, not when the request came in: a request
+            # in flight at SIGTERM must not leave its client a keep-alive connection.
+            if message["type"] == "http.response.start" and state.draining:
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
                 message = {**message, "headers": [*headers, (b"connection", b"close")]}
             await send(message)
