@@ -5,8 +5,9 @@ lock taken before the commit and held until its record is flushed), so a pg_noti
 every write's own transaction halves write throughput (docs/performance.md). Instead,
 each write statement returns its announcement's payload as a column and commits on its
 own like any write, so commits still share WAL flushes; the process then sends the
-payloads of every write finished meanwhile in one NOTIFY transaction, one such
-transaction in flight at a time, and answers each write once its announcement is out.
+payloads of every write finished meanwhile in one NOTIFY transaction (packed into as
+few notifications as fit PostgreSQL's limit: `pack`), one such transaction in flight
+at a time, and answers each write once its announcement is out.
 (Answering at once was measured too: the same throughput at 64 connections, 1.6-2.5x
 the floor's p99 instead of 0.8-1.3x, and the ordering below lost.) That transaction writes
 no data, so PostgreSQL commits it without waiting for a WAL flush (pg_stat_wal counted
@@ -50,10 +51,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from db.errors import unavailable_reason
-from db.queries import CHANGES_CHANNEL, MISSED
+from db.queries import CHANGES_CHANNEL, MISSED, NOTIFY_PAYLOAD_LIMIT
 
 if TYPE_CHECKING:
     from db.engine import Database
@@ -69,6 +72,45 @@ _NOTIFY = (
     f"SELECT count(*) FROM (SELECT pg_notify('{CHANGES_CHANNEL}', payload)"
     " FROM unnest($1::text[]) WITH ORDINALITY AS p(payload, n) ORDER BY n) AS sent"
 )
+
+
+def pack(payloads: list[str]) -> list[str]:
+    """The payloads as few notifications, in order: each a JSON array of as many as fit
+    under PostgreSQL's limit (one that cannot be wrapped goes alone, as it is).
+
+    Why: every notification costs PostgreSQL a queue entry and a message to each
+    listening connection, and each listening process a callback and a parse; packed,
+    a batch of ~10-20 changes costs one of each (docs/performance.md measures it)."""
+    notifications: list[str] = []
+    chunk: list[str] = []
+    size = 1  # "[", then each payload with the "," or "]" after it
+
+    def close_chunk() -> None:
+        nonlocal chunk, size
+        if chunk:
+            notifications.append("[" + ",".join(chunk) + "]")
+            chunk, size = [], 1
+
+    for payload in payloads:
+        length = len(payload) if payload.isascii() else len(payload.encode())
+        if length + 2 >= NOTIFY_PAYLOAD_LIMIT:
+            close_chunk()
+            notifications.append(payload)
+            continue
+        if size + length + 1 >= NOTIFY_PAYLOAD_LIMIT:
+            close_chunk()
+        chunk.append(payload)
+        size += length + 1
+    close_chunk()
+    return notifications
+
+
+def unpack(notification: str | bytes) -> list[Any]:
+    """The announcements one notification carries: a packed array's, or the one object
+    announced alone (LIVE_ANNOUNCE=in_transaction, MISSED, a payload too large to pack).
+    Raises ValueError for text that is not JSON."""
+    value = orjson.loads(notification)
+    return value if isinstance(value, list) else [value]
 
 
 class Announcer:
@@ -162,7 +204,7 @@ class Announcer:
             payloads.insert(0, MISSED)
         self.batches += 1
         try:
-            await self._db.fetchval(_NOTIFY, payloads)
+            await self._db.fetchval(_NOTIFY, pack(payloads))
         except Exception as error:  # the writes stand: report, never raise
             self.lost += len(batch)
             self._missed = True

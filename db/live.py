@@ -55,6 +55,7 @@ from typing import Any, TypeAlias
 import asyncpg
 import orjson
 
+from db.announce import unpack
 from db.errors import unavailable_reason
 from db.queries import CHANGES_CHANNEL, MISSED, TASK_COLUMN_NAMES
 from db.url import DatabaseURL
@@ -69,6 +70,7 @@ RECONNECT_MAX_SECONDS = 5.0
 RENDER_CACHE_SPAN = 512  # the newest changes keep their renderings (SSE frame, GraphQL object)
 MAX_POSITION_LENGTH = 64  # longer resume points are not ours: treated as unknown
 _TIME_COLUMNS = frozenset({"due_date", "created_at", "updated_at"})
+MISSED_VALUE = orjson.loads(MISSED)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -357,17 +359,25 @@ class ChangeFeed:
     # -- announcements -------------------------------------------------------------
 
     def _on_notify(self, connection: object, pid: int, channel: str, payload: object) -> None:
-        if payload == MISSED:  # some process lost announcements (db/announce.py)
-            self._new_epoch()
-            told = self._resync_all("missed")
-            log.warning("Live updates: announcements were lost; %d open streams told to resync", told)
-            return
         try:
-            change = parse_change(payload)
-        except (ValueError, TypeError, KeyError):
+            if not isinstance(payload, str | bytes):
+                raise TypeError("the payload is not text")
+            announcements = unpack(payload)  # one, or a packed batch (db/announce.py)
+        except (ValueError, TypeError):
             log.warning("Live updates: ignored a malformed announcement: %.200r", payload)
             return
-        self.publish(change)
+        for data in announcements:
+            if data == MISSED_VALUE:  # some process lost announcements (db/announce.py)
+                self._new_epoch()
+                told = self._resync_all("missed")
+                log.warning("Live updates: announcements were lost; %d open streams told to resync", told)
+                continue
+            try:
+                change = change_from(data)
+            except (ValueError, TypeError, KeyError):
+                log.warning("Live updates: ignored a malformed announcement: %.200r", data)
+                continue
+            self.publish(change)
 
     def publish(self, change: Change) -> None:
         """Keep `change` for resumes and queue it on its owner's streams."""
@@ -499,10 +509,16 @@ class ChangeFeed:
 
 
 def parse_change(payload: object) -> Change:
-    """A Change from an announcement's JSON (db/queries.py writes them)."""
+    """A Change from an announcement's JSON text (db/queries.py writes them)."""
     if not isinstance(payload, str | bytes):
         raise TypeError("the payload is not text")
-    data = orjson.loads(payload)
+    return change_from(orjson.loads(payload))
+
+
+def change_from(data: object) -> Change:
+    """A Change from an announcement, decoded."""
+    if not isinstance(data, dict):
+        raise TypeError("an announcement is a JSON object")
     event_id, user_id, kind, task_id = data["id"], data["user_id"], data["kind"], data["task_id"]
     if not (
         isinstance(event_id, int)

@@ -17,7 +17,7 @@ import pytest
 
 from api.live import start_live_feed
 from db import queries
-from db.announce import Announcer
+from db.announce import Announcer, unpack
 from db.engine import Database, create_database
 from db.queries import NOTIFY_PAYLOAD_LIMIT
 from db.url import DatabaseURL
@@ -31,10 +31,11 @@ NEW_TASK = {"title": "t", "description": None, "completed": False, "priority": "
 
 @asynccontextmanager
 async def listening(url: DatabaseURL) -> AsyncIterator[list[dict[str, Any]]]:
-    """Announcements on task_changes while inside, as parsed payloads."""
+    """Announcements on task_changes while inside, as parsed payloads (packed batches
+    unpacked, as the feed does)."""
     heard: list[dict[str, Any]] = []
     conn = await asyncpg.connect(url.asyncpg_dsn)
-    await conn.add_listener(queries.CHANGES_CHANNEL, lambda *args: heard.append(json.loads(args[3])))
+    await conn.add_listener(queries.CHANGES_CHANNEL, lambda *args: heard.extend(unpack(args[3])))
     try:
         yield heard
     finally:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from db.announce import pack, unpack
 from db.live import (
     Change,
     ChangeFeed,
@@ -21,6 +22,7 @@ from db.live import (
     TooManyStreams,
     parse_change,
 )
+from db.queries import MISSED, NOTIFY_PAYLOAD_LIMIT
 from db.url import DatabaseURL
 
 NOWHERE = DatabaseURL.parse("postgresql://nobody@127.0.0.1:1/nothing")
@@ -222,3 +224,57 @@ def test_an_announcement_older_than_one_already_published_for_its_task_is_droppe
     for i in range(3):
         f.publish(Change(str(30 + i), "bob", "created", datetime.now(UTC), 100 + i, None))
     assert f._newest == {100: 30, 101: 31, 102: 32}
+
+
+def _announcement(event_id: int, user: str, task_id: int) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "user_id": user,
+        "kind": "created",
+        "at": "2026-11-29T12:00:00+00:00",
+        "task_id": task_id,
+    }
+
+
+def test_a_packed_notification_is_published_in_order_missed_and_bad_entries_included() -> None:
+    """One notification carrying a batch (db/announce.py pack): each change published in
+    array order; MISSED inside it resyncs at its place; a malformed entry is skipped,
+    not the rest; text that is not JSON is ignored whole."""
+    f = feed()
+    stream = f.open("alice")
+    drain(stream)
+    first, second, third = (
+        _announcement(41, "alice", 1),
+        _announcement(42, "alice", 2),
+        _announcement(43, "alice", 3),
+    )
+    packed = json.dumps([first, {"id": "x"}, second, json.loads(MISSED), third])
+    f._on_notify(None, 0, "task_changes", packed)
+    items = drain(stream)
+    assert [type(i).__name__ for i in items] == ["Change", "Change", "Resync", "Change"]
+    assert [i.id for i in items if isinstance(i, Change)] == ["41", "42", "43"]
+    assert isinstance(items[2], Resync) and items[2].reason == "missed"
+    f._on_notify(None, 0, "task_changes", json.dumps(_announcement(44, "alice", 4)))  # one, alone
+    f._on_notify(None, 0, "task_changes", "[not json")
+    assert [i.id for i in drain(stream)] == ["44"]
+
+
+def test_pack_fills_notifications_up_to_the_limit_in_order() -> None:
+    # Non-ASCII text: the limit is in bytes, not characters.
+    payloads = [json.dumps(_announcement(i, "ü" * (i % 50), i), ensure_ascii=False) for i in range(400)]
+    notifications = pack(payloads)
+    assert 1 < len(notifications) < 400 / 10
+    assert all(len(n.encode()) < NOTIFY_PAYLOAD_LIMIT for n in notifications)
+    unpacked = [unpack(n) for n in notifications]
+    assert [a for batch in unpacked for a in batch] == [json.loads(p) for p in payloads]
+    # Each notification but the last is full: the next payload (and its comma) would not fit.
+    for notification, following in zip(notifications, unpacked[1:], strict=False):
+        next_payload = json.dumps(following[0], ensure_ascii=False, separators=(", ", ": "))
+        assert len(notification.encode()) + 1 + len(next_payload.encode()) >= NOTIFY_PAYLOAD_LIMIT
+
+
+def test_pack_sends_a_payload_too_large_to_wrap_alone_as_it_is() -> None:
+    big = "x" * (NOTIFY_PAYLOAD_LIMIT - 2)  # fits alone (< limit), not inside [ ]
+    assert pack(["1", big, "2", "3"]) == ["[1]", big, "[2,3]"]
+    assert pack([]) == []
+    assert unpack(MISSED) == [json.loads(MISSED)]
