@@ -144,8 +144,12 @@ class RequestLogAndMetrics:
             method: str = scope["method"]
             if self.observe is not None:
                 self.observe(method if method in _METHODS else "other", template, status, elapsed)
-            if self.log and access_logger.isEnabledFor(logging.INFO):
-                access_logger.handle(_access_record(method, template, status, elapsed, rid))
+            if self.log:
+                handler = _batching_access_handler()
+                if handler is not None:
+                    handler.access(time.time(), (method, template, status, elapsed * 1000, rid))
+                elif access_logger.isEnabledFor(logging.INFO):
+                    access_logger.handle(_access_record(method, template, status, elapsed, rid))
             current_request_id.reset(context)
 
 
@@ -166,6 +170,13 @@ _record_template: dict[str, Any] | None = None
 _logging_start = 0.0  # logging's start time, which relativeCreated counts from
 
 
+AccessFields = tuple[str, str, int, float, str]  # method, route, status, duration in ms, request id
+
+
+def _msecs(created: float) -> float:
+    return int((created - int(created)) * 1000) + 0.0  # as LogRecord.__init__
+
+
 def _access_record(method: str, route: str, status: int, seconds: float, rid: str) -> logging.LogRecord:
     """The access log record, made from a per-process template: LogRecord.__init__
     (caller lookup, thread and process names, ...) costs several µs a request."""
@@ -179,7 +190,7 @@ def _access_record(method: str, route: str, status: int, seconds: float, rid: st
     record.__dict__ = _record_template.copy()
     now = time.time()
     record.created = now
-    record.msecs = int((now - int(now)) * 1000) + 0.0
+    record.msecs = _msecs(now)
     record.relativeCreated = (now - _logging_start) * 1000
     duration_ms = seconds * 1000
     record.msg = ACCESS_FORMAT
@@ -211,16 +222,28 @@ class TextFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt:
             return super().formatTime(record, datefmt)
-        second = int(record.created)
+        return self._time(record.created, record.msecs)
+
+    def _time(self, created: float, msecs: float) -> str:
+        second = int(created)
         if second != self._second:  # strftime once a second, not once a line
             self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
-        return f"{self._stamp},{int(record.msecs):03d}"
+        return f"{self._stamp},{int(msecs):03d}"
+
+    @property
+    def writes_access_lines(self) -> bool:
+        """Whether access_line() is this formatter's line (TEXT_FORMAT)."""
+        return self._fmt == TEXT_FORMAT
 
     def format(self, record: logging.LogRecord) -> str:
         if self._fmt != TEXT_FORMAT or record.exc_info or record.exc_text or record.stack_info:
             return super().format(record)  # calls formatMessage below
-        # TEXT_FORMAT, in one f-string: most lines (every access line) take this path.
+        # TEXT_FORMAT, in one f-string: most lines take this path.
         return f"{self.formatTime(record)} {record.levelname} {record.name}: {self._message(record)}"
+
+    def access_line(self, created: float, access: AccessFields) -> str:
+        """The line format() makes of _access_record's record for `access` at `created`."""
+        return f"{self._time(created, _msecs(created))} INFO {ACCESS_LOGGER}: {ACCESS_FORMAT % access}"
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         line = super().formatMessage(record)
@@ -246,12 +269,33 @@ class JSONFormatter(logging.Formatter):
         self._second = -1
         self._stamp = ""
 
-    def format(self, record: logging.LogRecord) -> str:
-        second = int(record.created)
+    writes_access_lines = True
+
+    def _time(self, created: float, msecs: float) -> str:
+        second = int(created)
         if second != self._second:
             self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int(msecs):03d}Z"
+
+    def access_line(self, created: float, access: AccessFields) -> str:
+        """The line format() makes of _access_record's record for `access` at `created`."""
+        method, route, status, duration_ms, rid = access
+        out = {
+            "time": self._time(created, _msecs(created)),
+            "level": "INFO",
+            "logger": ACCESS_LOGGER,
+            "message": ACCESS_FORMAT % access,
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(duration_ms, 3),
+            "request_id": rid,
+        }
+        return orjson.dumps(out).decode()
+
+    def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "time": f"{self._stamp}.{int(record.msecs):03d}Z",
+            "time": self._time(record.created, record.msecs),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -270,6 +314,107 @@ class JSONFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
+ACCESS_FLUSH_SECONDS = 0.2  # the longest an access line waits to be written
+WRITE_CHUNK = 4096  # characters per write: whole lines, within a pipe's atomic write (PIPE_BUF)
+
+
+class ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The service's handler (configure_logging): a StreamHandler that writes access
+    lines in batches.
+
+    Why: writing and flushing a line per request cost ~10% of a REST get-one's CPU in
+    process (docs/performance.md), most of it logging's per-record machinery. When
+    nothing else would see the record (_batching_access_handler), the access layer hands
+    the line's fields straight to this handler, which formats them as its formatter
+    would a record (access_line, tested equal) and queues the line. Queued lines are
+    written, in order, before any other line, once WRITE_CHUNK characters wait, and at
+    most ACCESS_FLUSH_SECONDS after the first of them (a timer on the event loop); each
+    write holds whole lines only, so several workers sharing one stdout never split a line.
+    A process killed at once loses at most that long of access lines; every exit path of
+    the service writes another line first (uvicorn's shutdown lines)."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        super().__init__(stream)
+        self._queued: list[str] = []
+        self._queued_size = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def access(self, created: float, fields: AccessFields) -> None:
+        formatter = self.formatter
+        assert isinstance(formatter, TextFormatter | JSONFormatter)
+        line = formatter.access_line(created, fields) + self.terminator
+        with self.lock:  # type: ignore[union-attr]
+            self._queued.append(line)
+            self._queued_size += len(line)
+            if self._queued_size >= WRITE_CHUNK:
+                self._write_queued()
+            elif self._timer is None:
+                self._timer = asyncio.get_running_loop().call_later(ACCESS_FLUSH_SECONDS, self.flush)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+            return
+        self._queued.append(line)  # behind the access lines queued before it
+        self._queued_size += len(line)
+        self._write_queued()
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write_queued()
+
+    def _write_queued(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        lines, self._queued, self._queued_size = self._queued, [], 0
+        if not lines:
+            return
+        try:
+            chunk: list[str] = []
+            size = 0
+            for line in lines:
+                if chunk and size + len(line) > WRITE_CHUNK:
+                    self.stream.write("".join(chunk))
+                    chunk, size = [], 0
+                chunk.append(line)
+                size += len(line)
+            self.stream.write("".join(chunk))
+            if hasattr(self.stream, "flush"):
+                self.stream.flush()
+        except Exception as error:  # as logging does: never fail the caller (a request)
+            if logging.raiseExceptions and sys.stderr is not None:
+                sys.stderr.write(f"--- Logging error: {len(lines)} line(s) not written: {error!r}\n")
+
+
+_api_logger = logging.getLogger("api")
+
+
+def _batching_access_handler() -> ServiceHandler | None:
+    """The service's handler, when an access record would reach it alone and unchanged:
+    no handler or filter on api.access, api or the root but it, nothing disabled, INFO
+    enabled, and its formatter one with access_line (the text format or JSON). Anything
+    else (a test's capture handler, another handler added by a user) gets the record."""
+    root = logging.root
+    handlers = root.handlers
+    if len(handlers) != 1 or root.filters:
+        return None
+    handler = handlers[0]
+    if type(handler) is not ServiceHandler or handler.filters or handler.level > logging.INFO:
+        return None
+    for logger in (access_logger, _api_logger):
+        if logger.handlers or logger.filters or not logger.propagate or logger.disabled:
+            return None
+    formatter = handler.formatter
+    if not (isinstance(formatter, TextFormatter | JSONFormatter) and formatter.writes_access_lines):
+        return None
+    return handler if access_logger.isEnabledFor(logging.INFO) else None
+
+
 def configure_logging(
     settings: Settings, *, stream: IO[str] | None = None, level: int = logging.INFO
 ) -> None:
@@ -278,13 +423,14 @@ def configure_logging(
     console handler logging.basicConfig installs and the one a previous call installed
     (so it may be called again, e.g. in each worker process); other handlers stay."""
     formatter = JSONFormatter() if settings.log_format == "json" else TextFormatter()
-    handler = logging.StreamHandler(stream)
+    handler = ServiceHandler(stream)
     handler.setFormatter(formatter)
     handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
     for old in list(root.handlers):
         console = type(old) is logging.StreamHandler and old.stream in (sys.stderr, sys.stdout)
         if old.get_name() == _HANDLER_NAME or console:
+            old.flush()  # what it still queues
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)

@@ -493,3 +493,140 @@ def test_multiprocess_mode_sums_the_workers(tmp_path: Path) -> None:
     # Gauges: only the worker still running.
     assert value(samples, "db_pool_size") == 3 and value(samples, "db_pool_connections_in_use") == 2
     assert value(samples, "db_pool_acquire_waiting") == 1
+
+
+# ------------------------------------------------- access lines written in batches
+
+
+class Writes(io.StringIO):
+    """A stream that keeps each write() call's text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.calls.append(text)
+        return super().write(text)
+
+
+@pytest.mark.parametrize("formatter", [TextFormatter(), JSONFormatter()], ids=["text", "json"])
+@pytest.mark.parametrize(
+    "created", [1_764_400_000.0, 1_764_400_000.0009, 1_764_400_000.9996, 1_764_400_001.5]
+)
+def test_an_access_line_is_what_the_formatter_makes_of_the_record(
+    formatter: logging.Formatter, created: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batching path formats the fields itself: the same line as the record path."""
+    monkeypatch.setattr("api.observability.time.time", lambda: created)
+    fields = ("PATCH", "/api/tasks/{task_id}/complete", 200, 1.23456, "rid-1")
+    record = observability._access_record(fields[0], fields[1], fields[2], fields[3] / 1000, fields[4])
+    assert isinstance(formatter, TextFormatter | JSONFormatter)
+    assert formatter.access_line(created, fields) == formatter.format(record)
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_access_lines_are_written_in_batches_of_whole_lines_in_order(
+    database: DatabaseURL, log_format: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the service's handler alone on the root logger (as in `todo-api serve`), access
+    lines skip logging's records: written together, each write whole lines within
+    WRITE_CHUNK, before any other line, and within ACCESS_FLUSH_SECONDS when no more come."""
+    settings = settings_for(database, BETTER_AUTH_SECRET=HS_SECRET, LOG_FORMAT=log_format)
+    stream = Writes()
+    configure_logging(settings, stream=stream)
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if h.get_name() == "api.observability"]  # pytest's out
+    assert observability._batching_access_handler() is root.handlers[0]
+    # The test's own HTTP client logs each request at INFO, which would write the queue each time.
+    monkeypatch.setattr(logging.getLogger("httpx"), "propagate", False)
+    rids = [unique_user("batched") for _ in range(80)]
+    with live_server(settings) as srv, srv.client() as c:
+        stream.calls.clear()
+        for rid in rids:
+            assert c.get("/api/tasks", headers={"X-Request-ID": rid}).status_code == 401
+        # The last lines wait for the timer: never longer than it (plus a loaded machine's delay).
+        assert wait_until(lambda: rids[-1] in stream.getvalue(), timeout=5)
+        calls = list(stream.calls)
+        logging.getLogger("api").warning("after the requests")
+    assert all(call.endswith("\n") and len(call) <= observability.WRITE_CHUNK for call in calls)
+    assert len(calls) < len(rids) / 4, len(calls)  # batched: far fewer writes than lines
+    lines = stream.getvalue().splitlines()
+    mine = [line for line in lines if any(rid in line for rid in rids[:1])]
+    assert len(mine) == 1
+    order = [next(i for i, rid in enumerate(rids) if rid in line) for line in lines if "batched" in line]
+    assert order == list(range(len(rids)))  # every line once, in request order
+    assert "after the requests" in lines[-1]
+    if log_format == "json":
+        parsed = [json.loads(line) for line in lines]
+        assert {p["request_id"] for p in parsed if "request_id" in p} >= set(rids)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_another_line_writes_the_queued_access_lines_first(database: DatabaseURL) -> None:
+    settings = settings_for(database, BETTER_AUTH_SECRET=HS_SECRET)
+    stream = Writes()
+    configure_logging(settings, stream=stream)
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if h.get_name() == "api.observability"]
+    handler = root.handlers[0]
+    assert isinstance(handler, observability.ServiceHandler)
+
+    async def go() -> None:
+        handler.access(1_764_400_000.0, ("GET", "/api/tasks", 200, 1.0, "first"))
+        handler.access(1_764_400_000.0, ("GET", "/api/tasks", 200, 1.0, "second"))
+        assert stream.getvalue() == ""  # queued
+        logging.getLogger("api").error("something failed")
+
+    import asyncio
+
+    asyncio.run(go())
+    first, second, error = stream.getvalue().splitlines()
+    assert "rid=first" in first and "rid=second" in second and error.endswith("ERROR api: something failed")
+    assert len(stream.calls) == 1
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_any_other_handler_gets_the_record_instead(database: DatabaseURL) -> None:
+    """A capture handler (pytest's caplog, a user's own) or a filter anywhere on the way
+    makes the access layer hand over a record as before (the other tests here see it)."""
+    configure_logging(settings_for(database, BETTER_AUTH_SECRET=HS_SECRET), stream=io.StringIO())
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if h.get_name() == "api.observability"]
+    root.handlers[:] = ours
+    assert observability._batching_access_handler() is ours[0]
+    changes: list[Iterator[None]] = []
+
+    def extra_handler() -> Iterator[None]:
+        root.addHandler(other := logging.NullHandler())
+        yield
+        root.removeHandler(other)
+
+    def access_filter() -> Iterator[None]:
+        logging.getLogger(ACCESS_LOGGER).addFilter(f := logging.Filter("x"))
+        yield
+        logging.getLogger(ACCESS_LOGGER).removeFilter(f)
+
+    def api_handler() -> Iterator[None]:
+        logging.getLogger("api").addHandler(h := logging.NullHandler())
+        yield
+        logging.getLogger("api").removeHandler(h)
+
+    def custom_text_format() -> Iterator[None]:
+        formatter = ours[0].formatter
+        ours[0].setFormatter(TextFormatter("%(message)s"))
+        yield
+        ours[0].setFormatter(formatter)
+
+    def access_off() -> Iterator[None]:
+        logging.getLogger(ACCESS_LOGGER).setLevel(logging.WARNING)
+        yield
+        logging.getLogger(ACCESS_LOGGER).setLevel(logging.NOTSET)
+
+    for change in (extra_handler, access_filter, api_handler, custom_text_format, access_off):
+        changes.append(steps := change())
+        next(steps)
+        assert observability._batching_access_handler() is None, change.__name__
+        next(steps, None)
+        assert observability._batching_access_handler() is ours[0], change.__name__
