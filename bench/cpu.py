@@ -17,8 +17,11 @@ least disturbed round) and the median of the rounds' floor/ours ratios, which ca
 less of a shared machine's drift than figures taken minutes apart.
 
 What this leaves out: uvicorn (HTTP parsing, its protocol objects and socket writes,
-the same for every app it serves) and PostgreSQL's own CPU (another process). What it
-includes: everything in the app, the asyncpg protocol work and the event loop's share.
+the same for every app it serves). What it includes: everything in the app, the
+asyncpg protocol work and the event loop's share; and, where this machine's /proc shows
+PostgreSQL's processes (PostgreSQL on the same machine, readable: root or its user),
+their CPU over the same requests, reported beside it with the ratio of the sums (what
+a machine PostgreSQL shares pays).
 The GraphQL scenarios have no floor (the bench compares them with PostGraphile); their
 "floor" column is the floor's REST scenario doing the same SQL (list-50, create), as a
 yardstick only.
@@ -185,13 +188,44 @@ def check(scenario: str, status: int, body: bytes) -> None:
         raise SystemExit(f"{scenario}: expected 50 tasks: {body[:300]!r}")
 
 
-async def measure(app: ASGI, requests: Requests, scenario: str, n: int) -> tuple[float, float]:
-    """(CPU µs, wall µs) per request over n sequential requests."""
+async def measure(app: ASGI, requests: Requests, scenario: str, n: int) -> tuple[float, float, float | None]:
+    """(CPU µs, wall µs, PostgreSQL's CPU µs or None) per request over n sequential requests."""
     batch = [requests.make(scenario) for _ in range(n)]
+    pg = postgres_cpu_seconds()
     cpu, wall = time.process_time(), time.perf_counter()
     for request in batch:
         await call(app, request)
-    return (time.process_time() - cpu) / n * 1e6, (time.perf_counter() - wall) / n * 1e6
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    pg_after = postgres_cpu_seconds()
+    pg_us = None if pg is None or pg_after is None else (pg_after - pg) / n * 1e6
+    return cpu / n * 1e6, wall / n * 1e6, pg_us
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float | None:
+    """CPU time (user + system) of every PostgreSQL process on this machine, from /proc;
+    None where that cannot be read (another OS, a remote server, no permission). The
+    service and the floor spend PostgreSQL's CPU differently (ours has it build JSON
+    and announce writes): on a machine PostgreSQL shares, the sum is what counts.
+    Background processes are included: the same for both targets, a few µs at most."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    ticks, seen = 0, False
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if not (entry / "cmdline").read_bytes().startswith(b"postgres"):
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        seen = True
+    return ticks / _TICKS if seen else None
 
 
 @dataclass
@@ -254,6 +288,8 @@ async def start(url: str, info: benchdb.SeedInfo, live: bool, extra: dict[str, s
         assert floor_app._pool is not None
         await floor_app._pool.close()
         await lifespan.__aexit__(None, None, None)
+        for handler in logging.getLogger().handlers:
+            handler.flush()  # queued access lines, before their stream closes
         devnull.close()
 
     targets = Targets(
@@ -280,15 +316,18 @@ async def run_scenarios(targets: Targets, scenarios: list[str], n: int, rounds: 
         await warm_up(targets, scenario, max(50, n // 10))
         samples: dict[str, list[float]] = {"ours": [], "floor": []}
         walls: dict[str, list[float]] = {"ours": [], "floor": []}
+        pgs: dict[str, list[float]] = {"ours": [], "floor": []}
         for r in range(rounds):
             order = ("ours", "floor") if r % 2 == 0 else ("floor", "ours")
             for target in order:
                 app, requests = targets.of(target)
                 name = scenario if target == "ours" else FLOOR_OF.get(scenario, scenario)
                 gc.collect()
-                cpu, wall = await measure(app, requests, name, n)
+                cpu, wall, pg = await measure(app, requests, name, n)
                 samples[target].append(cpu)
                 walls[target].append(wall)
+                if pg is not None:
+                    pgs[target].append(pg)
         ours, floor = statistics.median(samples["ours"]), statistics.median(samples["floor"])
         # Each round's pair ran seconds apart: their ratio carries less of the machine's drift.
         ratios = [f / o for o, f in zip(samples["ours"], samples["floor"], strict=True)]
@@ -305,6 +344,15 @@ async def run_scenarios(targets: Targets, scenarios: list[str], n: int, rounds: 
             "ours_wall_us": statistics.median(walls["ours"]),
             "floor_wall_us": statistics.median(walls["floor"]),
         }
+        if len(pgs["ours"]) == len(pgs["floor"]) == rounds:
+            # With PostgreSQL's CPU: each round's pair again, (floor + its PG) / (ours + its PG).
+            pairs = zip(samples["ours"], pgs["ours"], samples["floor"], pgs["floor"], strict=True)
+            totals = [(f + fp) / (o + op) for o, op, f, fp in pairs]
+            row.update(
+                ours_pg_us=statistics.median(pgs["ours"]),
+                floor_pg_us=statistics.median(pgs["floor"]),
+                total_floor_over_ours=statistics.median(totals),
+            )
         rows.append(row)
         print(_line(row), file=sys.stderr, flush=True)
     return rows
@@ -312,25 +360,37 @@ async def run_scenarios(targets: Targets, scenarios: list[str], n: int, rounds: 
 
 def _line(row: dict[str, Any]) -> str:
     floor_name = "" if row["floor_of"] == row["scenario"] else f" ({row['floor_of']})"
-    return (
+    line = (
         f"{row['scenario']:<12} ours {row['ours_cpu_us']:7.1f} µs (min {row['ours_min_us']:.0f})"
         f"  floor{floor_name} {row['floor_cpu_us']:6.1f} µs (min {row['floor_min_us']:.0f})"
         f"  floor/ours {row['floor_over_ours']:.2f}"
     )
+    if "total_floor_over_ours" in row:
+        line += (
+            f"  | + PostgreSQL: ours {row['ours_pg_us']:.0f}, floor {row['floor_pg_us']:.0f} µs;"
+            f" floor/ours {row['total_floor_over_ours']:.2f}"
+        )
+    return line
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| scenario | ours CPU µs/req (min) | floor CPU µs/req (min) | floor / ours | ours wall µs |"
-        " floor wall µs |",
-        "|---|---:|---:|---:|---:|---:|",
+        " floor wall µs | + PostgreSQL's CPU µs: ours, floor | floor / ours with it |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         floor_name = "" if row["floor_of"] == row["scenario"] else f" ({row['floor_of']})"
+        pg = (
+            f"{row['ours_pg_us']:.0f}, {row['floor_pg_us']:.0f} | {row['total_floor_over_ours']:.2f}"
+            if "total_floor_over_ours" in row
+            else "- | -"
+        )
         lines.append(
             f"| {row['scenario']} | {row['ours_cpu_us']:.0f} ({row['ours_min_us']:.0f})"
             f" | {row['floor_cpu_us']:.0f} ({row['floor_min_us']:.0f}){floor_name}"
-            f" | {row['floor_over_ours']:.2f} | {row['ours_wall_us']:.0f} | {row['floor_wall_us']:.0f} |"
+            f" | {row['floor_over_ours']:.2f} | {row['ours_wall_us']:.0f} | {row['floor_wall_us']:.0f}"
+            f" | {pg} |"
         )
     return "\n".join(lines)
 

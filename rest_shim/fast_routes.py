@@ -34,13 +34,13 @@ from fastapi import Request, Response
 from pydantic import BaseModel
 from starlette.types import Message, Receive, Scope, Send
 
-from db.errors import DatabaseUnavailable
 from rest_shim import routes
 from rest_shim.deps import AuthenticatedRoute, authenticated_context, user_namespace
-from rest_shim.models import REST_MAX_LIMIT, CompletionBody, ListQuery, TaskCreateBody
+from rest_shim.models import REST_MAX_LIMIT, CompletionBody, ListQuery, TaskCreateBody, task_json_of_row
 from rest_shim.query import list_query, parse_list_query
+from schema import resolvers
 from schema.context import RequestContext
-from schema.fast.page_json import rest_page
+from schema.responses import FastJSONResponse
 
 M = TypeVar("M", bound=BaseModel)
 Arguments = dict[str, Any]
@@ -93,31 +93,19 @@ READERS: dict[Callable[..., Any], tuple[ArgumentReader, bool]] = {
 
 
 async def _list_tasks_json(ctx: RequestContext, request: Request, query: ListQuery) -> Response:
-    """routes.list_tasks with the page's JSON built by PostgreSQL (shortcut 9 in
-    schema/fast/__init__.py); the endpoint itself answers anything else."""
-    try:
-        page = await rest_page(
-            ctx,
-            size=query.limit,
-            offset=query.offset,
-            max_size=REST_MAX_LIMIT,
-            status=query.status,
-            sort=query.sort,
-            order=query.order,
-            search=query.search,
-        )
-    except DatabaseUnavailable:
-        raise  # to the same handler as the endpoint's (503), not a second bounded wait
-    except Exception:
-        page = None
-    if page is None:
-        return await routes.list_tasks(ctx=ctx, request=request, query=query)
-    text, has_next, total = page
-    headers = {"X-Total-Count": str(total)}
-    if has_next:
+    """routes.list_tasks with the rows rendered straight to REST's JSON (shortcut 9 in
+    schema/fast/__init__.py): the same resolver, no Task per row."""
+    request_page = resolvers.PageRequest(
+        size=query.limit, offset=query.offset, size_field="limit", max_size=REST_MAX_LIMIT
+    )
+    page = await resolvers.list_task_rows(
+        ctx, request_page, query.status, query.sort, query.order, query.search
+    )
+    headers = {"X-Total-Count": str(await page.count_total())}
+    if page.has_next:
         next_offset = query.offset + query.limit
         headers["Link"] = f'<{routes._next_page_url(request, next_offset, query.limit)}>; rel="next"'
-    return Response(text.encode(), media_type="application/json", headers=headers)
+    return FastJSONResponse([task_json_of_row(row) for row in page.rows], headers=headers)
 
 
 # Endpoints run in place of the route's own.

@@ -9,7 +9,9 @@ except the reads `task` (get_task) and `tasks` (list_tasks).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import strawberry
 
@@ -85,14 +87,26 @@ async def require_task(ctx: RequestContext, task_id: str | int) -> Task:
     return task
 
 
-async def list_tasks(
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    """One page of task rows, as list_tasks reads them before they become Tasks (REST's
+    list renders them to JSON itself: rest_shim/fast_routes.py)."""
+
+    rows: list[Any]  # db.queries.list_tasks' records, the page's only
+    has_next: bool
+    has_previous: bool
+    cursor_at: Callable[[int], str]
+    count_total: Callable[[], Awaitable[int]]
+
+
+async def list_task_rows(
     ctx: RequestContext,
     page: PageRequest,
     status: TaskStatusFilter = TaskStatusFilter.ALL,
     sort: TaskSortField = TaskSortField.CREATED,
     order: SortOrder | None = None,
     search: str | None = None,
-) -> TaskConnection:
+) -> TaskPage:
     viewer = await ctx.viewer()
     order = order or default_order(sort)
     size = check_page_size(page.size, field=page.size_field, maximum=page.max_size)
@@ -110,7 +124,6 @@ async def list_tasks(
     )
     has_next = len(rows) > size
     rows = rows[:size]
-    nodes = [Task.from_row(row) for row in rows]
 
     def cursor_at(index: int) -> str:
         row = rows[index]
@@ -121,16 +134,28 @@ async def list_tasks(
             return offset + len(rows)  # this page reaches the end: no need to count
         return await queries.count_tasks(ctx.db, flt)
 
+    return TaskPage(rows, has_next, after is not None or offset > 0, cursor_at, count_total)
+
+
+async def list_tasks(
+    ctx: RequestContext,
+    page: PageRequest,
+    status: TaskStatusFilter = TaskStatusFilter.ALL,
+    sort: TaskSortField = TaskSortField.CREATED,
+    order: SortOrder | None = None,
+    search: str | None = None,
+) -> TaskConnection:
+    found = await list_task_rows(ctx, page, status, sort, order, search)
     return TaskConnection(
-        nodes=nodes,
+        nodes=[Task.from_row(row) for row in found.rows],
         page_info=PageInfo(
-            has_next_page=has_next,
-            has_previous_page=after is not None or offset > 0,
-            page_size=len(rows),
-            cursor_at=cursor_at,
+            has_next_page=found.has_next,
+            has_previous_page=found.has_previous,
+            page_size=len(found.rows),
+            cursor_at=found.cursor_at,
         ),
-        cursor_at=cursor_at,
-        count_total=count_total,
+        cursor_at=found.cursor_at,
+        count_total=found.count_total,
     )
 
 

@@ -12,7 +12,8 @@ list_json_statement) and splices the text into the response as orjson Fragments;
 pageInfo and totalCount are completed from a TaskConnection made as list_tasks
 makes it. A row whose timestamps the expressions would not render as Python does
 (outside years 1-9999, infinite) makes `run` give up (None): the stock path answers.
-`rest_page` does the same for REST's GET /tasks (rest_shim/fast_routes.py).
+(REST's GET /tasks renders the rows in Python instead: rest_shim/fast_routes.py, where
+the reason is.)
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from schema.cursor import decode_cursor, encode_cursor
 from schema.query import GRAPHQL_MAX_FIRST
 from schema.resolvers import _COMPLETED_FILTER, default_order
 from schema.types import PageInfo, SortOrder, TaskConnection, TaskSortField, TaskStatusFilter
-from schema.validation import check_offset, check_page_size, clean_search
+from schema.validation import check_page_size, clean_search
 
 
 def _timestamp(column: str) -> str:
@@ -247,62 +248,3 @@ def page_plan(nodes: list[FieldNode]) -> PagePlan | None:
         return None
     guard = " AND ".join(_in_range(column) for column in sorted(guards)) or "true"
     return PagePlan(node or "NULL::json", row_node, guard, tuple(keys), tuple(edge_keys), cursors)
-
-
-# REST's task (rest_shim.models.task_json, rendered by orjson: datetimes in RFC 3339,
-# which for asyncpg's UTC values is isoformat()).
-_REST_NODE = (
-    "json_build_object('id', t.id, 'user_id', t.user_id, 'title', t.title, 'description', t.description,"
-    " 'completed', t.completed, 'priority', t.priority::text, 'due_date', "
-    + _timestamp("due_date")
-    + ", 'created_at', "
-    + _timestamp("created_at")
-    + ", 'updated_at', "
-    + _timestamp("updated_at")
-    + ")"
-)
-_REST_GUARD = " AND ".join(_in_range(column) for column in ("created_at", "due_date", "updated_at"))
-
-
-async def rest_page(
-    context: Any,
-    *,
-    size: int,
-    offset: int,
-    max_size: int,
-    status: TaskStatusFilter,
-    sort: TaskSortField,
-    order: SortOrder | None,
-    search: str | None,
-) -> tuple[str, bool, int] | None:
-    """REST's list page as (JSON text of the tasks, has a next page, total), doing what
-    resolvers.list_tasks and rest_shim.routes.list_tasks do; None (or an exception):
-    the stock endpoint answers (it only reads)."""
-    viewer = await context.viewer()
-    order = order or default_order(sort)
-    size = check_page_size(size, field="limit", maximum=max_size)
-    offset = check_offset(offset)
-    flt = queries.TaskFilter(viewer.id, _COMPLETED_FILTER[status], clean_search(search))
-    sql, sql_args = queries.list_json_statement(
-        flt,
-        sort=sort.value,
-        descending=order is SortOrder.DESC,
-        limit=size + 1,
-        offset=offset,
-        node=_REST_NODE,
-        row_node=None,
-        guard=_REST_GUARD,
-        sort_values=False,
-    )
-    row = await context.db.fetchrow(sql, *sql_args)
-    if row is None or not row["exact"]:
-        return None
-    found: int = row["n"]
-    has_next = found > size
-    page_size = min(found, size)
-    if not has_next and (page_size or offset == 0):
-        total = offset + page_size  # this page reaches the end: no need to count
-    else:
-        total = await queries.count_tasks(context.db, flt)
-    text: str = row["nodes"]
-    return text, has_next, total

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 import api.graphql
 from db.url import DatabaseURL
+from rest_shim.models import task_json_of_row
 from schema.fast import page_json
 from tests.support import HS_SECRET, LiveServer, auth, hs_token, live_server, settings_for, unique_user
 
@@ -289,15 +290,16 @@ def test_rest_pages_match_stock(
     tokens: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    run = page_json.rest_page
-    taken = []
+    """REST's list on the fast path (rows rendered straight to JSON, shortcut 9) answers
+    as routes.list_tasks does on the stock one."""
+    render = task_json_of_row
+    rendered = []
 
-    async def counting(*args: Any, **kwargs: Any) -> Any:
-        result = await run(*args, **kwargs)
-        taken.append(result is not None)
-        return result
+    def counting(row: Any) -> Any:
+        rendered.append(row)
+        return render(row)
 
-    monkeypatch.setattr("rest_shim.fast_routes.rest_page", counting)
+    monkeypatch.setattr("rest_shim.fast_routes.task_json_of_row", counting)
     for who in ("owner", "empty", "infinite"):
         for prefix in ("/api", "/api/me"):
             for query in REST_QUERIES:
@@ -310,4 +312,4 @@ def test_rest_pages_match_stock(
                 assert _ordered(fast.text) == _ordered(stock.text), path
                 for header in ("content-type", "x-total-count", "link"):
                     assert fast.headers.get(header) == stock.headers.get(header), (path, header)
-    assert sum(taken) >= 40
+    assert len(rendered) >= 100  # the fast path answered

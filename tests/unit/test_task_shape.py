@@ -17,7 +17,7 @@ from strawberry.utils.str_converters import to_camel_case
 from db import queries, tables
 from db.priority import TaskPriority
 from db.queries import TASK_COLUMN_NAMES, WRITABLE_COLUMNS
-from rest_shim.models import TaskCreateBody, TaskOut, TaskUpdateBody, task_json
+from rest_shim.models import TaskCreateBody, TaskOut, TaskUpdateBody, task_json, task_json_of_row
 from schema.inputs import CreateTaskInput, UpdateTaskInput
 from schema.responses import FastJSONResponse
 from schema.rows import decode_task_row
@@ -126,6 +126,10 @@ def test_what_rest_sends_is_a_valid_task_out(row: tuple[Any, ...]) -> None:
     out = TaskOut.model_validate_json(body, strict=True)
     assert out.model_dump() == {**vars(task), "id": int(task.id)}
     assert TaskOut.model_validate(sent).model_dump() == sent
+    # The REST list's renderer (rows straight to JSON): the same, key order included.
+    straight = task_json_of_row(row)
+    assert list(straight.items()) == list(sent.items())
+    assert bytes(FastJSONResponse(straight).body) == body
 
 
 def test_every_input_has_the_writable_columns() -> None:
