@@ -32,6 +32,7 @@ import os
 import re
 import sys
 import time
+import weakref
 from bisect import bisect_left
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -315,41 +316,56 @@ class JSONFormatter(logging.Formatter):
 
 
 ACCESS_FLUSH_SECONDS = 0.2  # the longest an access line waits to be written
-WRITE_CHUNK = 4096  # characters per write: whole lines, within a pipe's atomic write (PIPE_BUF)
+WRITE_CHUNK = 4096  # bytes per write: whole lines, within a pipe's atomic write (PIPE_BUF)
 
 
 class ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The service's handler (configure_logging): a StreamHandler that writes access
     lines in batches.
 
-    Why: writing and flushing a line per request cost ~10% of a REST get-one's CPU in
-    process (docs/performance.md), most of it logging's per-record machinery. When
-    nothing else would see the record (_batching_access_handler), the access layer hands
-    the line's fields straight to this handler, which formats them as its formatter
-    would a record (access_line, tested equal) and queues the line. Queued lines are
-    written, in order, before any other line, once WRITE_CHUNK characters wait, and at
-    most ACCESS_FLUSH_SECONDS after the first of them (a timer on the event loop); each
-    write holds whole lines only, so several workers sharing one stdout never split a line.
-    A process killed at once loses at most that long of access lines; every exit path of
-    the service writes another line first (uvicorn's shutdown lines)."""
+    Why: a line written and flushed per request, through logging's record machinery,
+    cost 5-10% of a REST get-one (docs/performance.md). When nothing else would see the
+    record (_batching_access_handler), the access layer hands the line's fields straight
+    to this handler, which formats them as its formatter would the record (access_line,
+    tested equal) and queues the line. Queued lines are written, in order, before any
+    other line, once WRITE_CHUNK bytes wait, and ACCESS_FLUSH_SECONDS after the first of
+    them (a timer on the serving loop); each write holds whole lines only, so several
+    workers sharing one stdout never split a line. At exit logging.shutdown writes what
+    is left (uvicorn's workers exit through sys.exit); a process killed at once loses at
+    most ACCESS_FLUSH_SECONDS of access lines. A failed write never reaches the request:
+    it is reported on stderr when possible, as logging does."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         super().__init__(stream)
         self._queued: list[str] = []
         self._queued_size = 0
-        self._timer: asyncio.TimerHandle | None = None
+        # The loop whose timer will write the queue; only that loop touches the timer
+        # (emit may run on any thread: it writes, it never cancels).
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+        _handlers.add(self)
 
     def access(self, created: float, fields: AccessFields) -> None:
         formatter = self.formatter
         assert isinstance(formatter, TextFormatter | JSONFormatter)
-        line = formatter.access_line(created, fields) + self.terminator
         with self.lock:  # type: ignore[union-attr]
+            line = formatter.access_line(created, fields) + self.terminator  # its time cache is shared
+            length = len(line) if line.isascii() else len(line.encode())
+            if self._queued and self._queued_size + length > WRITE_CHUNK:
+                self._write_queued()  # a full chunk, then this line starts the next
             self._queued.append(line)
-            self._queued_size += len(line)
+            self._queued_size += length
             if self._queued_size >= WRITE_CHUNK:
                 self._write_queued()
-            elif self._timer is None:
-                self._timer = asyncio.get_running_loop().call_later(ACCESS_FLUSH_SECONDS, self.flush)
+                return
+            loop = asyncio.get_running_loop()
+            if self._timer_loop is not loop:  # none armed here (or only on a loop now gone)
+                self._timer_loop = loop
+                loop.call_later(ACCESS_FLUSH_SECONDS, self._on_timer)
+
+    def _on_timer(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._timer_loop = None
+            self._write_queued()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -360,17 +376,17 @@ class ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.handleError(record)
             return
         self._queued.append(line)  # behind the access lines queued before it
-        self._queued_size += len(line)
         self._write_queued()
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
             self._write_queued()
 
+    def _forget_queue(self) -> None:
+        """In a forked child: the queue is the parent's to write, its timer the parent's."""
+        self._queued, self._queued_size, self._timer_loop = [], 0, None
+
     def _write_queued(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         lines, self._queued, self._queued_size = self._queued, [], 0
         if not lines:
             return
@@ -378,17 +394,30 @@ class ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
             chunk: list[str] = []
             size = 0
             for line in lines:
-                if chunk and size + len(line) > WRITE_CHUNK:
+                length = len(line) if line.isascii() else len(line.encode())
+                if chunk and size + length > WRITE_CHUNK:
                     self.stream.write("".join(chunk))
                     chunk, size = [], 0
                 chunk.append(line)
-                size += len(line)
+                size += length
             self.stream.write("".join(chunk))
             if hasattr(self.stream, "flush"):
                 self.stream.flush()
-        except Exception as error:  # as logging does: never fail the caller (a request)
+        except Exception as error:  # as logging's handleError: never fail the caller (a request)
             if logging.raiseExceptions and sys.stderr is not None:
-                sys.stderr.write(f"--- Logging error: {len(lines)} line(s) not written: {error!r}\n")
+                with contextlib.suppress(Exception):
+                    sys.stderr.write(f"--- Logging error: {len(lines)} line(s) not written: {error!r}\n")
+
+
+_handlers: weakref.WeakSet[ServiceHandler] = weakref.WeakSet()
+
+
+def _forget_queues_in_child() -> None:
+    for handler in list(_handlers):
+        handler._forget_queue()
+
+
+os.register_at_fork(after_in_child=_forget_queues_in_child)
 
 
 _api_logger = logging.getLogger("api")

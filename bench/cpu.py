@@ -191,41 +191,42 @@ def check(scenario: str, status: int, body: bytes) -> None:
 async def measure(app: ASGI, requests: Requests, scenario: str, n: int) -> tuple[float, float, float | None]:
     """(CPU µs, wall µs, PostgreSQL's CPU µs or None) per request over n sequential requests."""
     batch = [requests.make(scenario) for _ in range(n)]
-    pg = postgres_cpu_seconds()
+    pg = postgres_cpu()
     cpu, wall = time.process_time(), time.perf_counter()
     for request in batch:
         await call(app, request)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    pg_after = postgres_cpu_seconds()
-    pg_us = None if pg is None or pg_after is None else (pg_after - pg) / n * 1e6
+    pg_us = None if pg is None else postgres_cpu_since(pg) / n / 1e3
     return cpu / n * 1e6, wall / n * 1e6, pg_us
 
 
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def postgres_cpu_seconds() -> float | None:
-    """CPU time (user + system) of every PostgreSQL process on this machine, from /proc;
-    None where that cannot be read (another OS, a remote server, no permission). The
-    service and the floor spend PostgreSQL's CPU differently (ours has it build JSON
-    and announce writes): on a machine PostgreSQL shares, the sum is what counts.
-    Background processes are included: the same for both targets, a few µs at most."""
+def postgres_cpu() -> dict[int, int] | None:
+    """The CPU time so far (ns, /proc/PID/schedstat) of every PostgreSQL process on this
+    machine (/proc/PID/comm `postgres`); None where none can be read (another OS, a
+    remote server, no permission). The service and the floor spend PostgreSQL's CPU
+    differently (ours has it announce writes, for one): on a machine PostgreSQL shares,
+    the sum is what counts. Background processes are included, the same for both."""
     proc = Path("/proc")
     if not proc.is_dir():
         return None
-    ticks, seen = 0, False
+    times: dict[int, int] = {}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if not (entry / "cmdline").read_bytes().startswith(b"postgres"):
+            if (entry / "comm").read_text().strip() != "postgres":
                 continue
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            times[int(entry.name)] = int((entry / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
             continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        seen = True
-    return ticks / _TICKS if seen else None
+    return times or None
+
+
+def postgres_cpu_since(before: dict[int, int]) -> float:
+    """ns of PostgreSQL CPU since `before`: per process (one started meanwhile counts
+    whole; one that ended meanwhile is lost, as its last figures are)."""
+    after = postgres_cpu() or {}
+    return float(sum(ns - before.get(pid, 0) for pid, ns in after.items()))
 
 
 @dataclass

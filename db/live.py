@@ -374,8 +374,8 @@ class ChangeFeed:
                 continue
             try:
                 change = change_from(data)
-            except (ValueError, TypeError, KeyError):
-                log.warning("Live updates: ignored a malformed announcement: %.200r", data)
+            except Exception:  # one bad entry must not cost the rest of its batch
+                log.warning("Live updates: ignored a malformed announcement: %.200r", data, exc_info=True)
                 continue
             self.publish(change)
 

@@ -185,7 +185,8 @@ Elsewhere, listed here all the same:
    happy paths and errors on both paths: statuses, bodies and headers) and
    ::test_the_hot_routes_answer_everyday_requests_themselves.
 
-9. **A list page's JSON built by PostgreSQL** (schema/fast/page_json.py, planned by
+9. **A GraphQL list page's JSON built by PostgreSQL; REST's rendered from the rows**
+   (schema/fast/page_json.py, planned by
    schema/fast/operation.py for the root field `tasks` of shortcut 7;
    db.queries.list_json_statement).
    What: when `tasks` selects `nodes { ... }` and/or `edges { cursor node { ... } }`

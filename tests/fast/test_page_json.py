@@ -6,7 +6,8 @@ bodies must parse to the same values with the same keys in the same order. The d
 is written directly: timestamps with and without microseconds, years 1 and 9999, null
 descriptions, every priority, titles with unicode, emoji, control characters, quotes
 and backslashes; an owner with no tasks; one with an infinite due date (the path
-gives up: the stock path answers).
+gives up: the stock path answers). REST's list, whose fast path renders the rows in
+Python (rest_shim/fast_routes.py), is compared with an app on the stock paths.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ preflights included), X-Request-ID, text and JSON formats, /metrics and its sett
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -531,8 +532,8 @@ def test_access_lines_are_written_in_batches_of_whole_lines_in_order(
     database: DatabaseURL, log_format: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the service's handler alone on the root logger (as in `todo-api serve`), access
-    lines skip logging's records: written together, each write whole lines within
-    WRITE_CHUNK, before any other line, and within ACCESS_FLUSH_SECONDS when no more come."""
+    lines skip logging's records: each write whole lines within WRITE_CHUNK, every line
+    once and in order, before any other line, and written when no more come (the timer)."""
     settings = settings_for(database, BETTER_AUTH_SECRET=HS_SECRET, LOG_FORMAT=log_format)
     stream = Writes()
     configure_logging(settings, stream=stream)
@@ -550,8 +551,7 @@ def test_access_lines_are_written_in_batches_of_whole_lines_in_order(
         assert wait_until(lambda: rids[-1] in stream.getvalue(), timeout=5)
         calls = list(stream.calls)
         logging.getLogger("api").warning("after the requests")
-    assert all(call.endswith("\n") and len(call) <= observability.WRITE_CHUNK for call in calls)
-    assert len(calls) < len(rids) / 4, len(calls)  # batched: far fewer writes than lines
+    assert all(call.endswith("\n") and len(call.encode()) <= observability.WRITE_CHUNK for call in calls)
     lines = stream.getvalue().splitlines()
     mine = [line for line in lines if any(rid in line for rid in rids[:1])]
     assert len(mine) == 1
@@ -578,8 +578,6 @@ def test_another_line_writes_the_queued_access_lines_first(database: DatabaseURL
         handler.access(1_764_400_000.0, ("GET", "/api/tasks", 200, 1.0, "second"))
         assert stream.getvalue() == ""  # queued
         logging.getLogger("api").error("something failed")
-
-    import asyncio
 
     asyncio.run(go())
     first, second, error = stream.getvalue().splitlines()
@@ -630,3 +628,30 @@ def test_any_other_handler_gets_the_record_instead(database: DatabaseURL) -> Non
         assert observability._batching_access_handler() is None, change.__name__
         next(steps, None)
         assert observability._batching_access_handler() is ours[0], change.__name__
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_queued_access_lines_go_out_by_the_chunk_then_by_the_timer() -> None:
+    """Lines queued in one turn of the loop: written in writes of whole lines up to
+    WRITE_CHUNK bytes (non-ASCII counted in bytes), the rest by the timer."""
+    stream = Writes()
+    configure_logging(load_settings({}, dotenv=False), stream=stream)
+    [handler] = [h for h in logging.getLogger().handlers if h.get_name() == "api.observability"]
+    assert isinstance(handler, observability.ServiceHandler)
+    lines = 80
+
+    async def go() -> None:
+        for i in range(lines):
+            handler.access(1_764_400_000.0, ("GET", "/api/tasks/{task_id}", 200, 1.0, f"r{i:03d}" + "é" * 20))
+        by_chunk = stream.getvalue().count("\n")
+        assert 0 < by_chunk < lines  # full chunks went out at once, the rest waits
+        await asyncio.sleep(observability.ACCESS_FLUSH_SECONDS * 3)
+
+    asyncio.run(go())
+    written = stream.getvalue().splitlines()
+    assert [line.split("rid=r")[1][:3] for line in written] == [f"{i:03d}" for i in range(lines)]
+    sizes = [len(call.encode()) for call in stream.calls]
+    assert all(size <= observability.WRITE_CHUNK for size in sizes) and all(
+        c.endswith("\n") for c in stream.calls
+    )
+    assert len(stream.calls) <= sum(sizes) // (observability.WRITE_CHUNK - 200) + 2  # few, full writes
