@@ -324,7 +324,7 @@ class ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
     lines in batches.
 
     Why: a line written and flushed per request, through logging's record machinery,
-    cost 5-10% of a REST get-one (docs/performance.md). When nothing else would see the
+    took ~11-16% of a REST get-one's py-spy samples; batched, ~6% (docs/performance.md). When nothing else would see the
     record (_batching_access_handler), the access layer hands the line's fields straight
     to this handler, which formats them as its formatter would the record (access_line,
     tested equal) and queues the line. Queued lines are written, in order, before any

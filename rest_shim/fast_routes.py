@@ -36,11 +36,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from rest_shim import routes
 from rest_shim.deps import AuthenticatedRoute, authenticated_context, user_namespace
-from rest_shim.models import REST_MAX_LIMIT, CompletionBody, ListQuery, TaskCreateBody, task_json_of_row
+from rest_shim.models import CompletionBody, TaskCreateBody
 from rest_shim.query import list_query, parse_list_query
-from schema import resolvers
 from schema.context import RequestContext
-from schema.responses import FastJSONResponse
 
 M = TypeVar("M", bound=BaseModel)
 Arguments = dict[str, Any]
@@ -92,26 +90,6 @@ READERS: dict[Callable[..., Any], tuple[ArgumentReader, bool]] = {
 }
 
 
-async def _list_tasks_json(ctx: RequestContext, request: Request, query: ListQuery) -> Response:
-    """routes.list_tasks with the rows rendered straight to REST's JSON (shortcut 9 in
-    schema/fast/__init__.py): the same resolver, no Task per row."""
-    request_page = resolvers.PageRequest(
-        size=query.limit, offset=query.offset, size_field="limit", max_size=REST_MAX_LIMIT
-    )
-    page = await resolvers.list_task_rows(
-        ctx, request_page, query.status, query.sort, query.order, query.search
-    )
-    headers = {"X-Total-Count": str(await page.count_total())}
-    if page.has_next:
-        next_offset = query.offset + query.limit
-        headers["Link"] = f'<{routes._next_page_url(request, next_offset, query.limit)}>; rel="next"'
-    return FastJSONResponse([task_json_of_row(row) for row in page.rows], headers=headers)
-
-
-# Endpoints run in place of the route's own.
-ENDPOINTS: dict[Callable[..., Any], Callable[..., Coroutine[Any, Any, Response]]] = {
-    routes.list_tasks: _list_tasks_json,
-}
 # The dependencies a hot route may have: the readers above do their work.
 KNOWN_DEPENDENCIES = {authenticated_context, parse_list_query, user_namespace}
 
@@ -181,7 +159,7 @@ class FastRoute(AuthenticatedRoute):
         if unknown:
             raise TypeError(f"FastRoute {path}: dependencies it does not read: {unknown}")
         self._read_arguments, self._reads_body = reader
-        self._endpoint_call: Callable[..., Coroutine[Any, Any, Response]] = ENDPOINTS.get(endpoint, endpoint)
+        self._endpoint_call: Callable[..., Coroutine[Any, Any, Response]] = endpoint
         self._stock_app = self.app
         self.app = self._fast_app
 

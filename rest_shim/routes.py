@@ -19,6 +19,7 @@ from rest_shim.models import (
     TaskOut,
     TaskUpdateBody,
     task_json,
+    task_json_of_row,
 )
 from rest_shim.query import ListParams, query_parameters
 from schema import resolvers
@@ -113,12 +114,13 @@ async def list_tasks(ctx: RestContext, request: Request, query: ListParams) -> R
     page = resolvers.PageRequest(
         size=query.limit, offset=query.offset, size_field="limit", max_size=REST_MAX_LIMIT
     )
-    connection = await resolvers.list_tasks(ctx, page, query.status, query.sort, query.order, query.search)
-    headers = {"X-Total-Count": str(await connection.count_total())}
-    if connection.page_info.has_next_page:
+    # The rows rendered straight to task_json's dicts (task_json_of_row): no Task per row.
+    found = await resolvers.list_task_rows(ctx, page, query.status, query.sort, query.order, query.search)
+    headers = {"X-Total-Count": str(await found.count_total())}
+    if found.has_next:
         next_offset = query.offset + query.limit
         headers["Link"] = f'<{_next_page_url(request, next_offset, query.limit)}>; rel="next"'
-    return FastJSONResponse([task_json(task) for task in connection.nodes], headers=headers)
+    return FastJSONResponse([task_json_of_row(row) for row in found.rows], headers=headers)
 
 
 def _sent_path(request: Request) -> str:

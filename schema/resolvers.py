@@ -90,7 +90,7 @@ async def require_task(ctx: RequestContext, task_id: str | int) -> Task:
 @dataclass(frozen=True, slots=True)
 class TaskPage:
     """One page of task rows, as list_tasks reads them before they become Tasks (REST's
-    list renders them to JSON itself: rest_shim/fast_routes.py)."""
+    list renders them to JSON itself: rest_shim/routes.py)."""
 
     rows: list[Any]  # db.queries.list_tasks' records, the page's only
     has_next: bool

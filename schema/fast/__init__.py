@@ -185,7 +185,7 @@ Elsewhere, listed here all the same:
    happy paths and errors on both paths: statuses, bodies and headers) and
    ::test_the_hot_routes_answer_everyday_requests_themselves.
 
-9. **A GraphQL list page's JSON built by PostgreSQL; REST's rendered from the rows**
+9. **A GraphQL list page's JSON built by PostgreSQL**
    (schema/fast/page_json.py, planned by
    schema/fast/operation.py for the root field `tasks` of shortcut 7;
    db.queries.list_json_statement).
@@ -206,25 +206,20 @@ Elsewhere, listed here all the same:
    Anything else — another selection, an error (it then runs through the stock path,
    list_tasks only reads), a timestamp outside years 1-9999 or infinite (checked by the
    same query) — is answered by the existing path.
-   REST's GET /tasks is the other way round (rest_shim/fast_routes.py's FastRoute runs
-   `_list_tasks_json` for routes.list_tasks): the rows of resolvers.list_task_rows (the
-   first half of list_tasks: same validation, query, count) rendered straight to
-   task_json's dicts by rest_shim.models.task_json_of_row (REST's fields are the
-   columns, values as asyncpg returns them: no Task per row), then orjson. Its page
-   JSON used to come from PostgreSQL as GraphQL's does; that cut this process's CPU
-   but cost PostgreSQL more (REST's nine fields, three timestamps through to_char):
-   per request, this process plus every PostgreSQL backend, 1,066 µs that way against
-   990 µs with the rows rendered here (the floor: 798-876; 2026-11-29, third session,
-   a throwaway counter of /proc CPU around bench.cpu's requests). On a machine
-   PostgreSQL shares, the total is what counts.
+   REST's GET /tasks is not a shortcut: routes.list_tasks itself renders the rows of
+   resolvers.list_task_rows with rest_shim.models.task_json_of_row on both paths. Its
+   page JSON used to come from PostgreSQL here too; that cut this process's CPU but cost
+   PostgreSQL more (REST's nine fields, three timestamps through to_char): per request,
+   this process plus every PostgreSQL backend, 1,066 µs that way against 990 µs with the
+   rows rendered in Python (the floor: 798-876; 2026-11-29, third session, a throwaway
+   counter of /proc CPU around bench.cpu's requests).
    Why: gql_list (50 nodes) ~630-660 -> ~375 µs in process, Python calls per request
    1145 -> 777 (bench.cpu, back to back, busy machine).
    Relies on: PostgreSQL's json output (escapes, `" : "` spacing: equal once parsed,
    not byte-equal), to_char's `YYYY`/`US`; orjson.Fragment (orjson >= 3.9);
    Strawberry's DateTime serialising with isoformat() and enums by name; asyncpg
    returning timestamptz in UTC. PagePlan.run mirrors Query.tasks and
-   resolvers.list_tasks, and `_list_tasks_json` routes.list_tasks: a change there must
-   be made here too (the tests compare).
+   resolvers.list_tasks: a change there must be made here too (the tests compare).
    Guarded by: tests/fast/test_page_json.py (generated selections — aliases, repeats,
    every field, __typename, nodes/edges, pageInfo, totalCount, filters, sorts, orders,
    searches — on data with timestamps with and without microseconds, years 1 and 9999,

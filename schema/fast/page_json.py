@@ -12,8 +12,8 @@ list_json_statement) and splices the text into the response as orjson Fragments;
 pageInfo and totalCount are completed from a TaskConnection made as list_tasks
 makes it. A row whose timestamps the expressions would not render as Python does
 (outside years 1-9999, infinite) makes `run` give up (None): the stock path answers.
-(REST's GET /tasks renders the rows in Python instead: rest_shim/fast_routes.py, where
-the reason is.)
+(REST's GET /tasks renders the rows in Python instead: routes.list_tasks; the reason is
+in schema/fast/__init__.py, shortcut 9.)
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ bodies must parse to the same values with the same keys in the same order. The d
 is written directly: timestamps with and without microseconds, years 1 and 9999, null
 descriptions, every priority, titles with unicode, emoji, control characters, quotes
 and backslashes; an owner with no tasks; one with an infinite due date (the path
-gives up: the stock path answers). REST's list, whose fast path renders the rows in
-Python (rest_shim/fast_routes.py), is compared with an app on the stock paths.
+gives up: the stock path answers). REST's list (its rows rendered in Python by
+routes.list_tasks) is compared with an app on the stock paths.
 """
 
 from __future__ import annotations
@@ -291,8 +291,8 @@ def test_rest_pages_match_stock(
     tokens: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """REST's list on the fast path (rows rendered straight to JSON, shortcut 9) answers
-    as routes.list_tasks does on the stock one."""
+    """REST's list on the fast path (the hot route's arguments read directly, the rows
+    rendered straight to JSON) answers as on the stock one."""
     render = task_json_of_row
     rendered = []
 
@@ -300,7 +300,7 @@ def test_rest_pages_match_stock(
         rendered.append(row)
         return render(row)
 
-    monkeypatch.setattr("rest_shim.fast_routes.task_json_of_row", counting)
+    monkeypatch.setattr("rest_shim.routes.task_json_of_row", counting)
     for who in ("owner", "empty", "infinite"):
         for prefix in ("/api", "/api/me"):
             for query in REST_QUERIES:
@@ -313,4 +313,4 @@ def test_rest_pages_match_stock(
                 assert _ordered(fast.text) == _ordered(stock.text), path
                 for header in ("content-type", "x-total-count", "link"):
                     assert fast.headers.get(header) == stock.headers.get(header), (path, header)
-    assert len(rendered) >= 100  # the fast path answered
+    assert len(rendered) >= 100  # the rows' renderer answered
