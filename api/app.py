@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
 
 from api.auth import TokenVerifier
 from api.body_limit import BodySizeLimit
@@ -28,13 +29,14 @@ from api.openapi import install_openapi
 from api.settings import Settings, load_settings, with_dev_secret
 from db.embedded import start_embedded_postgres
 from db.engine import create_database
-from rest_shim.deps import user_namespace
+from rest_shim.deps import AuthenticatedRoute, user_namespace
 from rest_shim.events import router as events_router
 from rest_shim.fast_routes import FastRoute
 from rest_shim.query import list_query_from_parameters, parse_list_query
 from rest_shim.routes import router as tasks_router
 from schema.errors import ErrorOut, install_error_handlers
 from schema.fast.releases import untested_releases
+from schema.fast.routing import prefiltered
 from schema.schema import build_schema
 
 log = logging.getLogger("api")
@@ -157,11 +159,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ConnectionCloseWhileDraining, state=drain)  # outermost
     # Busiest first: requests are matched against the routes in this order. The event
     # streams go before the task routes, whose /tasks/{task_id} would take "events".
-    include_flat(app, events_router, prefix="/api")
-    include_flat(app, events_router, prefix="/api/{user_id}")
-    # FAST_PATHS: the hot task routes read their arguments without FastAPI's dependency
-    # solving (rest_shim/fast_routes.py); otherwise the routes' own class.
-    task_route = FastRoute if fast else None
+    # FAST_PATHS: routes skip their regex for paths they cannot match
+    # (schema/fast/routing.py), and the hot task routes read their arguments without
+    # FastAPI's dependency solving (rest_shim/fast_routes.py); otherwise the routes' own
+    # classes.
+    events_route = prefiltered(AuthenticatedRoute) if fast else None
+    task_route = prefiltered(FastRoute) if fast else None
+    include_flat(app, events_router, prefix="/api", route_class=events_route)
+    include_flat(app, events_router, prefix="/api/{user_id}", route_class=events_route)
     include_flat(app, tasks_router, prefix="/api", route_class=task_route)
     app.router.routes.append(graphql_route(schema, fast_paths=fast))
     app.router.routes.append(graphql_websocket_route(settings, schema))
@@ -173,7 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={403: {"model": ErrorOut, "description": "`{user_id}` is not the caller (`forbidden`)."}},
         route_class=task_route,
     )
-    include_flat(app, health_router)
+    include_flat(app, health_router, route_class=prefiltered(APIRoute) if fast else None)
     if metrics is not None:
         app.router.routes.append(metrics.route())  # last: no cost to the routes above
     install_docs(app, settings)  # after the routes above: no cost to them

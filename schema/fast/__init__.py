@@ -230,6 +230,27 @@ Elsewhere, listed here all the same:
    with FAST_PATHS=false: status, body with key order, Content-Type, X-Total-Count and
    Link) and tests/fast/test_operation.py (whose list operations it now answers).
 
+10. **Routes skip their regex where the path cannot match** (schema/fast/routing.py,
+   PathPrefilter; api/app.py hands `prefiltered(...)` route classes to
+   api.mount.include_flat).
+   What: before FastAPI's APIRoute.matches (the route's regex and FastAPI's scope
+   bookkeeping), a route checks that the path starts with its template's text before
+   the first parameter, ends with the text after the last and has as many slashes:
+   true of every path its regex matches when no parameter can hold a slash
+   (Starlette's str, int, float and uuid convertors). When one fails it answers
+   Match.NONE, as the regex would; otherwise it matches as before. Not under a
+   root_path. FastAPI's /openapi.json route, which it adds first, is moved behind the
+   API's routes (api/openapi.py, on both paths: no other route takes its path).
+   Why: GET /api/tasks/{id} is the sixth route tried, PATCH .../complete the ninth,
+   /graphql the tenth; REST get-one ~687k -> ~668k instructions a request in process
+   (callgrind, bench/README.md).
+   Touches (fastapi 0.165, starlette 1.10): `Route.param_convertors` and the
+   convertor classes of `starlette.convertors`; mirrors `starlette.routing`'s
+   parameter syntax.
+   Guarded by: tests/fast/test_routing.py (every route of the app against many paths
+   and near-misses, methods, with and without a root_path: the same Match and child
+   scope as the stock class; the router picks the same route as the stock app's).
+
 Not switched, because both paths need it: schema.schema.limit_rules reads
 `strawberry.types.execution.ExecutionContext._provided_operation_name` (0.341), the
 only place Strawberry keeps whether the request named its operation (its public
