@@ -4,7 +4,8 @@ Two rules make it safe in production:
 
 - **Every wait is bounded.** Connecting (`connect_timeout`), waiting for a free pooled
   connection (`acquire_timeout`) and each statement (`statement_timeout`) have a
-  limit. Past it, or when the server cannot be reached at all, the caller gets
+  limit (the last two kept by db/deadlines.py, to within a tenth of the shorter).
+  Past it, or when the server cannot be reached at all, the caller gets
   `DatabaseUnavailable` (503 on REST, `DATABASE_UNAVAILABLE` on GraphQL), and a
   connection whose statement timed out is closed rather than reused, so the server
   rolls back whatever it had not committed.
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
+from db.deadlines import Deadline, Deadlines
 from db.errors import DatabaseUnavailable, unavailable_reason
 from db.url import DatabaseURL
 
@@ -47,9 +49,14 @@ class Database:
     """fetch / fetchrow / fetchval on a pooled connection, with bounded waits and
     connection failures reported as DatabaseUnavailable."""
 
-    def __init__(self, pool: Pool, *, acquire_timeout: float, pooled: bool) -> None:
+    def __init__(self, pool: Pool, *, acquire_timeout: float, statement_timeout: float, pooled: bool) -> None:
         self._pool = pool
         self._acquire_timeout = acquire_timeout
+        self._statement_timeout = statement_timeout
+        # Both waits of every statement, bounded by one timer (db/deadlines.py).
+        self._deadlines = Deadlines(
+            asyncio.get_running_loop(), tick=min(acquire_timeout, statement_timeout) / 10
+        )
         self.pooled = pooled
         # Writes announce their changes for live updates (db/queries.py, db/live.py);
         # off when LIVE_UPDATES=false. With an announcer, after their commit
@@ -74,28 +81,45 @@ class Database:
     async def _run(self, method: str, query: str, args: tuple[Any, ...]) -> Any:
         """`method` of a pooled connection; a failure that means the database is
         unavailable is raised as DatabaseUnavailable, anything else as it was."""
-        con = await self._acquire()
+        deadline = self._deadlines.open()
         try:
-            return await getattr(con, method)(query, *args)
-        except Exception as error:
-            reason = unavailable_reason(error)
-            if reason is None:
-                raise
-            if isinstance(error, TimeoutError):
+            con = await self._acquire(deadline)
+            try:
+                deadline.at = self._deadlines.loop.time() + self._statement_timeout
+                result = await getattr(con, method)(query, *args)
+                deadline.at = 0.0
+                return result
+            except asyncio.CancelledError:
+                if not deadline.timed_out():
+                    raise
                 # A timed-out statement may still be queued on a stalled server: never
                 # reuse the connection (asyncpg would wait for its cancellation); closing
                 # it makes the server roll back whatever it had not committed.
                 con.terminate()
-            raise DatabaseUnavailable(reason) from error
+                raise DatabaseUnavailable("the database did not answer in time") from None
+            except Exception as error:
+                reason = unavailable_reason(error)
+                if reason is None:
+                    raise
+                if isinstance(error, TimeoutError):  # as above, whoever timed it out
+                    con.terminate()
+                raise DatabaseUnavailable(reason) from error
+            finally:
+                deadline.at = 0.0
+                await self._pool.release(con)
         finally:
-            await self._pool.release(con)
+            self._deadlines.close(deadline)
 
-    async def _acquire(self) -> Connection:
+    async def _acquire(self, deadline: Deadline) -> Connection:
         self.waiting += 1
         try:
-            async with asyncio.timeout(self._acquire_timeout):
-                return await self._pool.acquire()
-        except TimeoutError:
+            deadline.at = self._deadlines.loop.time() + self._acquire_timeout
+            con = await self._pool.acquire()
+            deadline.at = 0.0
+            return con
+        except asyncio.CancelledError:
+            if not deadline.timed_out():
+                raise
             raise DatabaseUnavailable("no database connection became free in time") from None
         except Exception as error:
             reason = unavailable_reason(error)
@@ -103,6 +127,7 @@ class Database:
                 raise
             raise DatabaseUnavailable(reason) from error
         finally:
+            deadline.at = 0.0
             self.waiting -= 1
 
     @property
@@ -153,13 +178,12 @@ async def create_database(
         url.asyncpg_dsn,
         min_size=min_size,
         max_size=max_size,
-        command_timeout=statement_timeout,
         statement_cache_size=0 if pooled else 100,
         server_settings=server_settings,
         reset=_keep_session,
         **connect_args,
     )
-    return Database(pool, acquire_timeout=acquire_timeout, pooled=pooled)
+    return Database(pool, acquire_timeout=acquire_timeout, statement_timeout=statement_timeout, pooled=pooled)
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
