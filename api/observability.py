@@ -324,15 +324,16 @@ class ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
     lines in batches.
 
     Why: a line written and flushed per request, through logging's record machinery,
-    took ~11-16% of a REST get-one's py-spy samples; batched, ~6% (docs/performance.md). When nothing else would see the
-    record (_batching_access_handler), the access layer hands the line's fields straight
-    to this handler, which formats them as its formatter would the record (access_line,
-    tested equal) and queues the line. Queued lines are written, in order, before any
-    other line, once WRITE_CHUNK bytes wait, and ACCESS_FLUSH_SECONDS after the first of
-    them (a timer on the serving loop); each write holds whole lines only, so several
-    workers sharing one stdout never split a line. At exit logging.shutdown writes what
-    is left (uvicorn's workers exit through sys.exit); a process killed at once loses at
-    most ACCESS_FLUSH_SECONDS of access lines. A failed write never reaches the request:
+    took ~11-16% of a REST get-one's py-spy samples; batched, ~6% (docs/performance.md).
+    When nothing else would see the record (_batching_access_handler), the access layer
+    hands the line's fields straight to this handler, which formats them as its
+    formatter would the record (access_line, tested equal) and queues the line. Queued
+    lines are written, in order, before any other line, once WRITE_CHUNK bytes wait, and
+    ACCESS_FLUSH_SECONDS after the first of them (a timer on the serving loop); each
+    write holds whole lines only, so several workers sharing one stdout never split a
+    line. At exit logging.shutdown writes what is left (uvicorn's workers exit through
+    sys.exit); a process killed at once loses at most ACCESS_FLUSH_SECONDS of access
+    lines. A failed write never reaches the request:
     it is reported on stderr when possible, as logging does."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
