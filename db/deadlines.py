@@ -23,21 +23,30 @@ class Deadline:
     """One task's bounded wait: `at` is the loop time its current await must finish by
     (0: not in a bounded await)."""
 
-    __slots__ = ("at", "expired", "task")
+    __slots__ = ("at", "base", "expired", "task")
 
     def __init__(self, task: asyncio.Task[object]) -> None:
         self.task = task
         self.at = 0.0
         self.expired = False
+        self.base = task.cancelling()  # cancellations requested before this wait
 
     def timed_out(self) -> bool:
-        """After a CancelledError: whether it was this deadline's (the cancellation is
-        then withdrawn from the task, which reports a timeout instead)."""
+        """After a CancelledError: whether it was this deadline's alone. This deadline's
+        cancellation is withdrawn from the task either way; when someone else cancelled
+        it too (a client gone, shutdown), that one stands: False, re-raise it."""
         if not self.expired:
             return False
         self.expired = False
-        self.task.uncancel()
-        return True
+        return self.task.uncancel() <= self.base
+
+    def done(self) -> None:
+        """After the guarded await returned: no deadline until the next one is set, and a
+        cancellation of this deadline's that the await swallowed is withdrawn."""
+        self.at = 0.0
+        if self.expired:
+            self.expired = False
+            self.task.uncancel()
 
 
 class Deadlines:

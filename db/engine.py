@@ -45,6 +45,9 @@ else:
     Connection = asyncpg.pool.PoolConnectionProxy
 
 
+NO_FREE_CONNECTION = "no database connection became free in time"
+
+
 class Database:
     """fetch / fetchrow / fetchval on a pooled connection, with bounded waits and
     connection failures reported as DatabaseUnavailable."""
@@ -84,13 +87,15 @@ class Database:
         deadline = self._deadlines.open()
         try:
             con = await self._acquire(deadline)
+            cancelled = False
             try:
                 deadline.at = self._deadlines.loop.time() + self._statement_timeout
                 result = await getattr(con, method)(query, *args)
-                deadline.at = 0.0
+                deadline.done()
                 return result
             except asyncio.CancelledError:
                 if not deadline.timed_out():
+                    cancelled = True
                     raise
                 # A timed-out statement may still be queued on a stalled server: never
                 # reuse the connection (asyncpg would wait for its cancellation); closing
@@ -106,7 +111,15 @@ class Database:
                 raise DatabaseUnavailable(reason) from error
             finally:
                 deadline.at = 0.0
-                await self._pool.release(con)
+                if cancelled:
+                    # Cancelled from elsewhere (a client gone, /readyz's own limit):
+                    # asyncpg asks the server to cancel the statement and the release
+                    # waits for that, which a frozen server never answers. Bounded; past
+                    # it asyncpg closes the connection.
+                    with contextlib.suppress(TimeoutError):
+                        await self._pool.release(con, timeout=self._statement_timeout)
+                else:
+                    await self._pool.release(con)
         finally:
             self._deadlines.close(deadline)
 
@@ -115,12 +128,14 @@ class Database:
         try:
             deadline.at = self._deadlines.loop.time() + self._acquire_timeout
             con = await self._pool.acquire()
-            deadline.at = 0.0
+            deadline.done()
             return con
         except asyncio.CancelledError:
             if not deadline.timed_out():
                 raise
-            raise DatabaseUnavailable("no database connection became free in time") from None
+            raise DatabaseUnavailable(NO_FREE_CONNECTION) from None
+        except TimeoutError:  # opening a new connection took too long (connect_timeout)
+            raise DatabaseUnavailable(NO_FREE_CONNECTION) from None
         except Exception as error:
             reason = unavailable_reason(error)
             if reason is None:
@@ -154,6 +169,7 @@ class Database:
                     await self._pool.close()
             except TimeoutError:
                 self._pool.terminate()
+            self._deadlines.stop()
 
 
 async def create_database(

@@ -45,13 +45,19 @@ def path_shape(path: str, convertors: dict[str, Any]) -> Shape | None:
 
 def may_match(shape: Shape, path: str) -> bool:
     prefix, suffix, slashes = shape
-    return path.startswith(prefix) and path.endswith(suffix) and path.count("/") == slashes
+    # The regex ends in `$`, which also matches before a final newline.
+    return (
+        path.startswith(prefix)
+        and (path.endswith(suffix) or path.endswith(suffix + "\n"))
+        and path.count("/") == slashes
+    )
 
 
 class PathPrefilter(APIRoute):
-    """An APIRoute that skips its regex when the path cannot match. For routes on the
-    app's own router (api.mount.include_flat puts them there), whose template is the
-    whole path; a request under a root_path is matched as usual."""
+    """An APIRoute that skips its regex when the path cannot match. Only for routes on
+    the app's own router (api.mount.include_flat puts them there), whose template is the
+    whole path: under FastAPI's include_router a route is matched against its prefixed
+    path, which this does not know. A request under a root_path is matched as usual."""
 
     def __init__(self, path: str, *args: Any, **kwargs: Any) -> None:
         super().__init__(path, *args, **kwargs)

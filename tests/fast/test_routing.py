@@ -37,6 +37,7 @@ def _paths(app: FastAPI, count: int) -> list[str]:
             path = template.replace("{user_id}", fill).replace("{task_id}", fill)
             parts = path.split("/")
             paths.update({path, path + "/", path.rstrip("/") + "/x", "/".join(parts[:-1]), "/x" + path})
+            paths.update({path + "\n", path + "\n/", path + "/\n", path.replace("/", "\n/", 1)})
             for i in range(1, len(parts)):
                 paths.add("/".join([*parts[:i], rng.choice(SEGMENTS), *parts[i + 1 :]]))
     for _ in range(count):
