@@ -58,9 +58,10 @@ def install_openapi(app: FastAPI) -> None:
     # FastAPI adds its /openapi.json route first, so every request would try it before
     # the API's own routes: behind them it costs them nothing (no other path is it).
     routes = app.router.routes
-    for route in [r for r in routes if app.openapi_url and getattr(r, "path", None) == app.openapi_url]:
-        routes.remove(route)
-        routes.append(route)
+    if app.openapi_url:
+        for route in [r for r in routes if getattr(r, "path", None) == app.openapi_url]:
+            routes.remove(route)
+            routes.append(route)
 
 
 def complete(document: dict[str, Any]) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import asyncpg
 
 from db.deadlines import Deadline, Deadlines
-from db.errors import DatabaseUnavailable, unavailable_reason
+from db.errors import NO_ANSWER, DatabaseUnavailable, unavailable_reason
 from db.url import DatabaseURL
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ class Database:
                 # reuse the connection (asyncpg would wait for its cancellation); closing
                 # it makes the server roll back whatever it had not committed.
                 con.terminate()
-                raise DatabaseUnavailable("the database did not answer in time") from None
+                raise DatabaseUnavailable(NO_ANSWER) from None
             except Exception as error:
                 reason = unavailable_reason(error)
                 if reason is None:

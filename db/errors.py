@@ -23,11 +23,14 @@ _UNAVAILABLE_CLASSES = ("08", "53", "57")
 _UNAVAILABLE_STATES = frozenset({"3D000"})
 
 
+NO_ANSWER = "the database did not answer in time"
+
+
 def unavailable_reason(error: BaseException) -> str | None:
     """Why `error` means the database is unavailable, or None when it means something
     else (a bug, a constraint violation, ...)."""
     if isinstance(error, TimeoutError):
-        return "the database did not answer in time"
+        return NO_ANSWER
     if isinstance(error, OSError):
         return f"cannot reach the database ({type(error).__name__})"
     if isinstance(error, asyncpg.PostgresError):
