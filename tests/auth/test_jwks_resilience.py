@@ -36,6 +36,7 @@ from tests.support import (
 
 ISSUER = "http://auth.test"
 FETCH_TIMEOUT = 0.5  # JWKS_FETCH_TIMEOUT_SECONDS
+FLOOD_FETCH_TIMEOUT = 2.0  # the flood tests': they count fetches, not fetch timeouts
 SLOW = 6.0  # a JWKS response delay well beyond every fetch timeout used here, and FAIL_FAST
 # Upper bound for a request that needed a fetch which failed: below the slow answer (a
 # request that waited for it took SLOW at least), with room above the fetch timeouts
@@ -311,7 +312,12 @@ def test_concurrent_unknown_kids_share_one_fetch(database: DatabaseURL) -> None:
 
 def test_unknown_kid_flood_is_rate_limited(database: DatabaseURL) -> None:
     key = make_key()
-    with jwks_server(key) as jwks, service(database, jwks, min_refresh="2") as client:
+    # A fetch timeout of their own, well above the local JWKS server's answer: under a busy
+    # suite a 0.5 s fetch can time out (a 503), which is not what these tests are about.
+    with (
+        jwks_server(key) as jwks,
+        service(database, jwks, min_refresh="2", timeout=FLOOD_FETCH_TIMEOUT) as client,
+    ):
         time.sleep(2.1)  # past the interval since the start-up fetch: one refetch is allowed
         hits = jwks.hits
         forged = make_key()  # right key type, not listed; each request names a random kid
@@ -351,7 +357,10 @@ def test_unknown_kid_flood_inside_the_cool_down_costs_one_fetch_per_interval(
     # (3 s: every one of the 50 threads must have sent its request before the fetch is due.)
     interval = 3.0
     key = make_key()
-    with jwks_server(key) as jwks, service(database, jwks, min_refresh=str(interval)) as client:
+    with (
+        jwks_server(key) as jwks,
+        service(database, jwks, min_refresh=str(interval), timeout=FLOOD_FETCH_TIMEOUT) as client,
+    ):
         time.sleep(interval + 0.1)
         fetched = fetch_now(client, jwks)
         for wave in range(2):
