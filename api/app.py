@@ -23,7 +23,7 @@ from api.graphql import graphql_route
 from api.health import router as health_router
 from api.jwks import JWKSCache
 from api.live import end_streams_on_exit, graphql_websocket_route, start_live_feed
-from api.mount import include_flat
+from api.mount import TRUSTED_MATCHES, include_flat
 from api.observability import Metrics, RequestLogAndMetrics, fastapi_telemetry, record_graphql, running
 from api.openapi import install_openapi
 from api.settings import Settings, load_settings, with_dev_secret
@@ -35,6 +35,7 @@ from rest_shim.fast_routes import FastRoute
 from rest_shim.query import list_query_from_parameters, parse_list_query
 from rest_shim.routes import router as tasks_router
 from schema.errors import ErrorOut, install_error_handlers
+from schema.fast.dispatch import HotRoutes
 from schema.fast.releases import untested_releases
 from schema.fast.routing import prefiltered
 from schema.schema import build_schema
@@ -131,6 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.fast_paths = fast  # what serve reads: FAST_PATHS, and the releases tested
     app.state.drain = drain = DrainState()
     install_error_handlers(app)
+    if fast:
+        # Innermost: the hot task routes answered without FastAPI's router (schema/fast/dispatch.py).
+        app.add_middleware(HotRoutes, router=app.router, trusted=TRUSTED_MATCHES)
     app.add_middleware(BodySizeLimit)  # inside CORS, so a 413 still reaches the browser
     app.add_middleware(
         FastCORS if fast else CORS,

@@ -95,3 +95,7 @@ class ScopedWebSocketRoute(_RecordsItself, WebSocketRoute):
 
 class ScopedMount(_RecordsItself, Mount):
     pass
+
+
+# Their `matches` decides as Starlette's does (schema/fast/dispatch.py relies on it).
+TRUSTED_MATCHES = (_RecordsItself.matches,)

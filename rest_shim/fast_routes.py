@@ -148,7 +148,10 @@ def _dependency_calls(route: AuthenticatedRoute) -> set[Any]:
 
 
 class FastRoute(AuthenticatedRoute):
-    """AuthenticatedRoute with the hot endpoints' arguments read directly."""
+    """AuthenticatedRoute with the hot endpoints' arguments read directly. For those,
+    `answer` is set: what schema.fast.dispatch.HotRoutes calls without the router."""
+
+    answer: Callable[[Scope, Receive, Send], Coroutine[Any, Any, Response | Receive]] | None = None
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
         super().__init__(path, endpoint, **options)
@@ -162,12 +165,23 @@ class FastRoute(AuthenticatedRoute):
         self._endpoint_call: Callable[..., Coroutine[Any, Any, Response]] = endpoint
         self._stock_app = self.app
         self.app = self._fast_app
+        self.answer = self._answer
 
     async def _fast_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        outcome = await self._answer(scope, receive, send)
+        if isinstance(outcome, Response):
+            await outcome(scope, receive, send)
+        else:
+            await self._stock_app(scope, outcome, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> Response | Receive:
+        """The endpoint's response to the everyday request (its exceptions raised), or,
+        for anything else, the receive that hands FastAPI's handler the request from
+        its start (the body read so far replayed; the context, with the token's
+        verdict, kept in the scope)."""
         overrides = getattr(self.dependency_overrides_provider, "dependency_overrides", None)
         if overrides:
-            await self._stock_app(scope, receive, send)
-            return
+            return receive
         recording = _Recording(receive) if self._reads_body else None
         request = Request(scope, receive, send)
         try:
@@ -175,9 +189,5 @@ class FastRoute(AuthenticatedRoute):
             body = await recording.body() if recording is not None else b""
             arguments = self._read_arguments(request, ctx, body)
         except Exception:
-            # FastAPI's handler answers it, from the start (the context, with the token's
-            # verdict, is kept in the scope; the body is replayed).
-            await self._stock_app(scope, recording.replay() if recording is not None else receive, send)
-            return
-        response = await self._endpoint_call(**arguments)
-        await response(scope, receive, send)
+            return recording.replay() if recording is not None else receive
+        return await self._endpoint_call(**arguments)

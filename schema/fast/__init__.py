@@ -251,6 +251,38 @@ Elsewhere, listed here all the same:
    and near-misses, methods, with and without a root_path: the same Match and child
    scope as the stock class; the router picks the same route as the stock app's).
 
+11. **The hot routes dispatched before FastAPI's router** (schema/fast/dispatch.py,
+   HotRoutes; api/app.py adds it innermost of the app's middleware, and
+   rest_shim/fast_routes.py's FastRoute gives the hot routes of shortcut 8 an
+   `answer`).
+   What: below the app's own middleware (drain, access log and metrics, CORS, body
+   limit: all unchanged), a request the router would give a hot route (its first FULL
+   match, decided from each route's shape, regex and methods, in the router's order) is
+   answered by that route's `answer` directly, with the scope keys the router and the
+   route's `matches` set (`router`, `endpoint`, `path_params`, `route`). Unusual
+   requests (anything FastRoute hands FastAPI's handler) go on to FastAPI's stack
+   from its start, the body replayed; the endpoint's exceptions go to the app's
+   handlers through Starlette's wrap_app_handling_exceptions with ExceptionMiddleware's
+   handlers. A route it cannot judge (a Mount, a `path` convertor, an unknown
+   `matches`) before a hot one, a root_path, FastAPI telemetry or router-wide form
+   limits: FastAPI's stack as always.
+   Why: FastAPI's ExceptionMiddleware, AsyncExitStackMiddleware and router cost a
+   REST get-one ~100k instructions (~98k: bench.layers, 628k -> 534k a request in
+   process, the floor 351k).
+   Touches (fastapi 0.165, starlette 1.10): `ExceptionMiddleware._exception_handlers`
+   and `._status_handlers`, `starlette._exception_handler.wrap_app_handling_exceptions`
+   (private module), `Route.path_regex`, `.param_convertors`, `.methods`; mirrors
+   `Route.matches`, FastAPI's `APIRouter.app` (the scope keys it sets; its
+   `form_limits`, `"fastapi"` scope and telemetry, which it leaves to FastAPI) and
+   FastAPI's middleware order (ExceptionMiddleware directly inside the user
+   middleware; checked at construction).
+   Guarded by: tests/fast/test_dispatch.py (every route of the app against many paths
+   and methods: a request is taken only by the hot route the stock router picks, with
+   its path parameters, and every hot route takes some; routes it cannot judge stop the
+   search; everyday requests over HTTP never reach FastAPI's stack and unusual ones do;
+   an exception no handler takes is the stock 500), and
+   tests/fast/test_switch.py::test_both_paths_answer_alike.
+
 Not switched, because both paths need it: schema.schema.limit_rules reads
 `strawberry.types.execution.ExecutionContext._provided_operation_name` (0.341), the
 only place Strawberry keeps whether the request named its operation (its public

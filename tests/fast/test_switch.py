@@ -81,6 +81,7 @@ def test_the_stock_app_uses_nothing_from_the_fast_paths(database: DatabaseURL) -
         "schema.fast.http",
         "schema.fast.cors",
         "schema.fast.routing",  # the routes' prefilter
+        "schema.fast.dispatch",  # HotRoutes
         "rest_shim.fast.whole_query_string.<locals>",
         "rest_shim.fast_routes",  # FastRoute
         "rest_shim.fast_routes.FastRoute",  # its app
