@@ -35,7 +35,7 @@ from rest_shim.fast_routes import FastRoute
 from rest_shim.query import list_query_from_parameters, parse_list_query
 from rest_shim.routes import router as tasks_router
 from schema.errors import ErrorOut, install_error_handlers
-from schema.fast.dispatch import HotRoutes
+from schema.fast.dispatch import HotRoutes, dispatched
 from schema.fast.releases import untested_releases
 from schema.fast.routing import prefiltered
 from schema.schema import build_schema
@@ -133,7 +133,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.drain = drain = DrainState()
     install_error_handlers(app)
     if fast:
-        # Innermost: the hot task routes answered without FastAPI's router (schema/fast/dispatch.py).
+        # Innermost: the hot task routes and /graphql answered without FastAPI's router
+        # (schema/fast/dispatch.py).
         app.add_middleware(HotRoutes, router=app.router, trusted=TRUSTED_MATCHES)
     app.add_middleware(BodySizeLimit)  # inside CORS, so a 413 still reaches the browser
     app.add_middleware(
@@ -172,7 +173,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     include_flat(app, events_router, prefix="/api", route_class=events_route)
     include_flat(app, events_router, prefix="/api/{user_id}", route_class=events_route)
     include_flat(app, tasks_router, prefix="/api", route_class=task_route)
-    app.router.routes.append(graphql_route(schema, fast_paths=fast))
+    gql = graphql_route(schema, fast_paths=fast)
+    app.router.routes.append(dispatched(gql) if fast else gql)
     app.router.routes.append(graphql_websocket_route(settings, schema))
     include_flat(
         app,

@@ -22,14 +22,18 @@ FastAPI as always. So does anything under a root_path, with FastAPI telemetry on
 on an app with router-wide form limits. Routes appended after construction come after
 every entry, and the router would never reach them for a request a hot route takes.
 
-A hot route is one with `answer(scope, receive, send)` (rest_shim.fast_routes.FastRoute
-for the everyday request): it returns the Response to send, or, for anything unusual,
-the receive to hand FastAPI (the body it read, replayed) and this passes the request
-to the rest of the stack, whose router matches it again and answers it the stock way.
-An exception from the endpoint goes to the app's exception handlers through
-Starlette's own wrap_app_handling_exceptions, with the handlers ExceptionMiddleware
-holds: the same lookup, the same response; one no handler takes is raised, to
-ServerErrorMiddleware, as from ExceptionMiddleware.
+A hot route is either
+- one with `answer(scope, receive, send)` (rest_shim.fast_routes.FastRoute for the
+  everyday request): it returns the Response to send, or, for anything unusual, the
+  receive to hand FastAPI (the body it read, replayed), and this passes the request to
+  the rest of the stack, whose router matches it again and answers it the stock way.
+  An exception from the endpoint goes to the app's exception handlers through
+  Starlette's own wrap_app_handling_exceptions, with the handlers ExceptionMiddleware
+  holds: the same lookup, the same response; one no handler takes is raised, to
+  ServerErrorMiddleware, as from ExceptionMiddleware;
+- or a plain Route marked `dispatched` (the GraphQL endpoint, whose view answers
+  every request itself): its app runs inside that same wrap_app_handling_exceptions,
+  as ExceptionMiddleware runs the router.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import logging
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from fastapi.routing import APIRoute
 from starlette._exception_handler import wrap_app_handling_exceptions
@@ -52,14 +56,24 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from schema.fast.routing import PathPrefilter, path_shape
 
 log = logging.getLogger("api")
+R = TypeVar("R", bound=Route)
 
 
-class HotRoute(Protocol):
-    """A route that can answer a request it takes without FastAPI's machinery."""
+class Answer(Protocol):
+    """A route's `answer`: the request answered without FastAPI's machinery."""
 
-    async def answer(self, scope: Scope, receive: Receive, send: Send) -> Response | Receive:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Response | Receive:
         """The Response to send, or the receive to hand FastAPI's stack instead."""
         ...
+
+
+_WHOLE = "_dispatched_whole"
+
+
+def dispatched(route: R) -> R:
+    """`route` (a Route whose app answers every request itself) marked for HotRoutes."""
+    setattr(route, _WHOLE, True)
+    return route
 
 
 # The `matches` that decide FULL exactly as Route.matches does (by the path regex and
@@ -77,7 +91,13 @@ class _Entry:
     regex: re.Pattern[str]
     methods: Collection[str] | None
     route: BaseRoute
-    hot: HotRoute | None
+    answer: Answer | None  # the route's `answer`
+    whole: ASGIApp | None  # the route's app, for a route marked `dispatched`
+
+    @property
+    def hot(self) -> bool:
+        return self.answer is not None or self.whole is not None
+
     convert: bool  # a parameter's convertor changes its text (int, float, uuid)
 
 
@@ -86,7 +106,7 @@ Group = tuple[_Entry | None, ...]
 Taken = tuple[_Entry, re.Match[str]]
 
 
-def _entry(route: BaseRoute, hot: bool, trusted: Collection[Callable[..., Any]]) -> tuple[int, _Entry]:
+def _entry(route: BaseRoute, trusted: Collection[Callable[..., Any]]) -> tuple[int, _Entry]:
     if not isinstance(route, Route) or type(route).matches not in trusted:
         raise LookupError(route)
     shape = path_shape(route.path, route.param_convertors)
@@ -94,8 +114,10 @@ def _entry(route: BaseRoute, hot: bool, trusted: Collection[Callable[..., Any]])
         raise LookupError(route)
     prefix, suffix, slashes = shape
     convert = any(type(c) is not StringConvertor for c in route.param_convertors.values())
-    answering: HotRoute | None = route if hot else None  # type: ignore[assignment]
-    return slashes, _Entry(prefix, suffix, route.path_regex, route.methods, route, answering, convert)
+    answer = getattr(route, "answer", None)
+    whole = route.app if getattr(route, _WHOLE, False) else None
+    entry = _Entry(prefix, suffix, route.path_regex, route.methods, route, answer, whole, convert)
+    return slashes, entry
 
 
 def plan(routes: list[BaseRoute], trusted: Collection[Callable[..., Any]]) -> dict[int, Group]:
@@ -107,15 +129,14 @@ def plan(routes: list[BaseRoute], trusted: Collection[Callable[..., Any]]) -> di
     for route in routes:
         if isinstance(route, WebSocketRoute) and type(route).matches in (WebSocketRoute.matches, *trusted):
             continue  # never matches an HTTP request
-        hot = callable(getattr(route, "answer", None))
         try:
-            ordered.append(_entry(route, hot, trusted))
+            ordered.append(_entry(route, trusted))
         except LookupError:
             ordered.append((None, _STOP))
     groups: dict[int, Group] = {}
-    for slashes in {s for s, e in ordered if s is not None and e is not None and e.hot is not None}:
+    for slashes in {s for s, e in ordered if s is not None and e is not None and e.hot}:
         group = [e for s, e in ordered if s is None or s == slashes]
-        last_hot = max(i for i, e in enumerate(group) if e is not None and e.hot is not None)
+        last_hot = max(i for i, e in enumerate(group) if e is not None and e.hot)
         groups[slashes] = tuple(group[: last_hot + 1])
     return groups
 
@@ -163,7 +184,7 @@ class HotRoutes:
                 continue
             if entry.methods and method not in entry.methods:
                 continue  # PARTIAL: the router looks on for a FULL match
-            return (entry, match) if entry.hot is not None else None
+            return (entry, match) if entry.hot else None
         return None
 
     async def _dispatch(self, taken: Taken, scope: Scope, receive: Receive, send: Send) -> None:
@@ -179,9 +200,15 @@ class HotRoutes:
         scope["endpoint"] = route.endpoint  # type: ignore[attr-defined]
         scope["path_params"] = {**path_params, **params} if path_params else params
         scope["route"] = route
-        assert entry.hot is not None
+        if entry.answer is None:  # a `dispatched` route: its app answers, as under the router
+            assert entry.whole is not None
+            scope["starlette.exception_handlers"] = self._handlers
+            await wrap_app_handling_exceptions(entry.whole, Request(scope, receive, send))(
+                scope, receive, send
+            )
+            return
         try:
-            outcome = await entry.hot.answer(scope, receive, send)
+            outcome = await entry.answer(scope, receive, send)
         except Exception as error:
             await self._handled(error, scope, receive, send)
             return

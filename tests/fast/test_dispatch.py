@@ -65,6 +65,7 @@ def test_hot_routes_take_only_what_the_router_gives_them(app: FastAPI) -> None:
         for method in r.methods or ()
     }
     assert len(hot_routes) == 8
+    hot_routes |= {"GET /graphql", "POST /graphql"}  # marked `dispatched`
     assert set(taken_by) == hot_routes, taken_by
 
 
@@ -128,6 +129,9 @@ def test_everyday_requests_never_reach_fastapis_stack(
             ("PATCH", f"/api/{user}/tasks/{task}/complete", {"json": {"completed": True}}),
             ("POST", f"/api/{user}/tasks", {"json": {"title": "b"}}),
             ("POST", "/api/tasks", {"json": {}}),  # the resolver's 400
+            ("POST", "/graphql", {"json": {"query": "{ tasks(first: 1) { totalCount } }"}}),
+            ("POST", "/graphql", {"json": {"query": "{ nope }"}}),
+            ("GET", "/graphql?query=%7B__typename%7D", {}),
         ):
             assert c.request(method, path, **options).status_code < 500
         assert reached == []
