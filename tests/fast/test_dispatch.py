@@ -88,6 +88,9 @@ def test_routes_it_cannot_judge_stop_the_search() -> None:
     ):
         groups = plan([before, hot], KNOWN_MATCHES)
         assert [e.route if e else None for e in groups[2]] == ([None, hot] if stops else [before, hot])
+    # A catch-all before it takes everything: the search stops there.
+    catch_all = plan([Route("/{rest:path}", endpoint), hot], KNOWN_MATCHES)
+    assert HotRoutes._taken(catch_all[2], "/api/a12", "GET") is None
     router = Router([Route("/api/{x:int}", endpoint, methods=["GET"]), hot])
     groups = plan(router.routes, KNOWN_MATCHES)
     assert HotRoutes._taken(groups[2], "/api/12", "GET") is None  # the int route takes it
