@@ -39,6 +39,7 @@ from rest_shim.deps import AuthenticatedRoute, authenticated_context, user_names
 from rest_shim.models import CompletionBody, TaskCreateBody
 from rest_shim.query import list_query, parse_list_query
 from schema.context import RequestContext
+from schema.fast.dispatch import DECLINED
 
 M = TypeVar("M", bound=BaseModel)
 Arguments = dict[str, Any]
@@ -168,6 +169,9 @@ class FastRoute(AuthenticatedRoute):
         self.answer = self._answer
 
     async def _fast_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if DECLINED in scope:  # HotRoutes tried `answer` already: FastAPI's handler answers
+            await self._stock_app(scope, receive, send)
+            return
         outcome = await self._answer(scope, receive, send)
         if isinstance(outcome, Response):
             await outcome(scope, receive, send)
@@ -176,9 +180,9 @@ class FastRoute(AuthenticatedRoute):
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send) -> Response | Receive:
         """The endpoint's response to the everyday request (its exceptions raised), or,
-        for anything else, the receive that hands FastAPI's handler the request from
-        its start (the body read so far replayed; the context, with the token's
-        verdict, kept in the scope)."""
+        for anything else, the receive that hands the request to FastAPI from its start
+        (the body read so far replayed; the context, with the token's verdict, kept in
+        the scope)."""
         overrides = getattr(self.dependency_overrides_provider, "dependency_overrides", None)
         if overrides:
             return receive
@@ -190,4 +194,7 @@ class FastRoute(AuthenticatedRoute):
             arguments = self._read_arguments(request, ctx, body)
         except Exception:
             return recording.replay() if recording is not None else receive
-        return await self._endpoint_call(**arguments)
+        response = await self._endpoint_call(**arguments)
+        if not isinstance(response, Response):  # told apart from a receive by its type
+            raise TypeError(f"{self.path}: a hot endpoint must return a Response")
+        return response

@@ -252,23 +252,24 @@ Elsewhere, listed here all the same:
    scope as the stock class; the router picks the same route as the stock app's).
 
 11. **The hot routes dispatched before FastAPI's router** (schema/fast/dispatch.py,
-   HotRoutes; api/app.py adds it innermost of the app's middleware, and
-   rest_shim/fast_routes.py's FastRoute gives the hot routes of shortcut 8 an
-   `answer`).
+   HotRoutes; api/app.py adds it innermost of the app's middleware, marks the /graphql
+   route `dispatched`, and rest_shim/fast_routes.py's FastRoute gives the hot routes of
+   shortcut 8 an `answer`).
    What: below the app's own middleware (drain, access log and metrics, CORS, body
    limit: all unchanged), a request the router would give a hot route (its first FULL
    match, decided from each route's shape, regex and methods, in the router's order) is
-   answered by that route's `answer` directly, with the scope keys the router and the
-   route's `matches` set (`router`, `endpoint`, `path_params`, `route`). Unusual
-   requests (anything FastRoute hands FastAPI's handler) go on to FastAPI's stack
-   from its start, the body replayed; the endpoint's exceptions go to the app's
-   handlers through Starlette's wrap_app_handling_exceptions with ExceptionMiddleware's
-   handlers. A route it cannot judge (a Mount, a `path` convertor, an unknown
+   answered by that route directly, with the scope keys the router and the route's
+   `matches` set (`router`, `endpoint`, `path_params`, `route`): a FastRoute by its
+   `answer`, /graphql by its view inside Starlette's wrap_app_handling_exceptions with
+   ExceptionMiddleware's handlers, as under the router. Unusual REST requests
+   (anything FastRoute hands FastAPI's handler) go on to FastAPI's stack from its start,
+   the body replayed and the request marked so that FastRoute does not try again; the
+   endpoint's exceptions go to the same handlers the same way. A route it cannot judge (a Mount, a `path` convertor, an unknown
    `matches`) before a hot one, a root_path, FastAPI telemetry or router-wide form
    limits: FastAPI's stack as always.
    Why: FastAPI's ExceptionMiddleware, AsyncExitStackMiddleware and router cost a
-   REST get-one ~100k instructions (~98k: bench.layers, 628k -> 534k a request in
-   process, the floor 351k).
+   REST get-one ~100k instructions (bench.layers, 628k -> 534k a request in process,
+   the floor 351k), and a GraphQL request as much.
    Touches (fastapi 0.165, starlette 1.10): `ExceptionMiddleware._exception_handlers`
    and `._status_handlers`, `starlette._exception_handler.wrap_app_handling_exceptions`
    (private module), `Route.path_regex`, `.param_convertors`, `.methods`; mirrors
@@ -278,9 +279,13 @@ Elsewhere, listed here all the same:
    middleware; checked at construction).
    Guarded by: tests/fast/test_dispatch.py (every route of the app against many paths
    and methods: a request is taken only by the hot route the stock router picks, with
-   its path parameters, and every hot route takes some; routes it cannot judge stop the
-   search; everyday requests over HTTP never reach FastAPI's stack and unusual ones do;
-   an exception no handler takes is the stock 500), and
+   its path parameters, and every hot route takes some; the scope a hot route sees is
+   the stock stack's but for the two skipped middlewares' keys; routes it cannot judge,
+   or whose class overrides `matches` anywhere in its bases, stop the search; a
+   root_path, telemetry or FastAPI scope state go to FastAPI; everyday requests over
+   HTTP never reach FastAPI's stack and unusual ones do, tried once; `dispatched`
+   refuses routes that would not be labelled alike; an exception no handler takes is
+   the stock 500), and
    tests/fast/test_switch.py::test_both_paths_answer_alike.
 
 Not switched, because both paths need it: schema.schema.limit_rules reads

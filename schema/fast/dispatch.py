@@ -20,7 +20,9 @@ a `path` convertor, a class whose `matches` is not one of the known ones) stops 
 search, and so does a FULL match of a route that is not hot: the request goes on to
 FastAPI as always. So does anything under a root_path, with FastAPI telemetry on, or
 on an app with router-wide form limits. Routes appended after construction come after
-every entry, and the router would never reach them for a request a hot route takes.
+every entry, and the router would never reach them for a request a hot route takes;
+routes inserted, removed or reordered after that are not seen (the app factory builds
+the route list once, before the first request).
 
 A hot route is either
 - one with `answer(scope, receive, send)` (rest_shim.fast_routes.FastRoute for the
@@ -30,7 +32,11 @@ A hot route is either
   An exception from the endpoint goes to the app's exception handlers through
   Starlette's own wrap_app_handling_exceptions, with the handlers ExceptionMiddleware
   holds: the same lookup, the same response; one no handler takes is raised, to
-  ServerErrorMiddleware, as from ExceptionMiddleware;
+  ServerErrorMiddleware, as from ExceptionMiddleware. (Sending the response is not
+  wrapped: the hot endpoints return rendered responses, with no background tasks, and
+  an exception while sending goes to ServerErrorMiddleware as it is.) A request passed
+  on is marked DECLINED, so the route's own app hands it straight to FastAPI's
+  handler instead of trying `answer` again;
 - or a plain Route marked `dispatched` (the GraphQL endpoint, whose view answers
   every request itself): its app runs inside that same wrap_app_handling_exceptions,
   as ExceptionMiddleware runs the router.
@@ -68,10 +74,20 @@ class Answer(Protocol):
 
 
 _WHOLE = "_dispatched_whole"
+# Set on a request HotRoutes passed on: FastAPI's handler answers it (FastRoute).
+DECLINED = "todo_api.hot_declined"
 
 
 def dispatched(route: R) -> R:
-    """`route` (a Route whose app answers every request itself) marked for HotRoutes."""
+    """`route` (a plain Route whose app answers every request itself, and whose
+    `matches` records it as `scope["route"]`, as the router's would) marked for
+    HotRoutes. Not an APIRoute: its handler needs FastAPI's AsyncExitStack."""
+    if isinstance(route, APIRoute):
+        raise TypeError(f"dispatched: {route.path} is an APIRoute")
+    method = next(iter(route.methods or ("GET",)))
+    _, child = route.matches({"type": "http", "path": route.path, "method": method, "root_path": ""})
+    if child.get("route") is not route:
+        raise TypeError(f"dispatched: {route.path} does not record itself as scope['route']")
     setattr(route, _WHOLE, True)
     return route
 
@@ -90,15 +106,14 @@ class _Entry:
     suffix: str
     regex: re.Pattern[str]
     methods: Collection[str] | None
-    route: BaseRoute
+    route: Route
     answer: Answer | None  # the route's `answer`
     whole: ASGIApp | None  # the route's app, for a route marked `dispatched`
+    convert: bool  # a parameter's convertor changes its text (int, float, uuid)
 
     @property
     def hot(self) -> bool:
         return self.answer is not None or self.whole is not None
-
-    convert: bool  # a parameter's convertor changes its text (int, float, uuid)
 
 
 _STOP = None  # an entry for a route this cannot judge: the search ends there
@@ -106,15 +121,22 @@ Group = tuple[_Entry | None, ...]
 Taken = tuple[_Entry, re.Match[str]]
 
 
+def _trusted(route: BaseRoute, trusted: Collection[Callable[..., Any]]) -> bool:
+    """Every `matches` the route's class defines or inherits (each calls the next, up
+    to Route's or WebSocketRoute's) is one known to decide as Starlette's does."""
+    defined = [cls.__dict__["matches"] for cls in type(route).__mro__ if "matches" in cls.__dict__]
+    return all(matches in trusted for matches in defined if matches is not BaseRoute.matches)
+
+
 def _entry(route: BaseRoute, trusted: Collection[Callable[..., Any]]) -> tuple[int, _Entry]:
-    if not isinstance(route, Route) or type(route).matches not in trusted:
+    if not isinstance(route, Route) or not _trusted(route, trusted):
         raise LookupError(route)
     shape = path_shape(route.path, route.param_convertors)
     if shape is None:
         raise LookupError(route)
     prefix, suffix, slashes = shape
     convert = any(type(c) is not StringConvertor for c in route.param_convertors.values())
-    answer = getattr(route, "answer", None)
+    answer = getattr(route, "answer", None)  # FastRoute's, for its hot endpoints
     whole = route.app if getattr(route, _WHOLE, False) else None
     entry = _Entry(prefix, suffix, route.path_regex, route.methods, route, answer, whole, convert)
     return slashes, entry
@@ -127,7 +149,7 @@ def plan(routes: list[BaseRoute], trusted: Collection[Callable[..., Any]]) -> di
     stop entry in every group."""
     ordered: list[tuple[int | None, _Entry | None]] = []
     for route in routes:
-        if isinstance(route, WebSocketRoute) and type(route).matches in (WebSocketRoute.matches, *trusted):
+        if isinstance(route, WebSocketRoute) and _trusted(route, (WebSocketRoute.matches, *trusted)):
             continue  # never matches an HTTP request
         try:
             ordered.append(_entry(route, trusted))
@@ -150,8 +172,11 @@ class HotRoutes:
         self.app = app
         self._router = router
         self._groups: dict[int, Group] = {}
-        if not isinstance(app, ExceptionMiddleware) or router.__dict__.get("form_limits"):
+        if not isinstance(app, ExceptionMiddleware):
             log.warning("FAST_PATHS: HotRoutes is not directly above ExceptionMiddleware; not dispatching")
+            return
+        if router.__dict__.get("form_limits"):
+            log.warning("FAST_PATHS: the router has form limits; HotRoutes is not dispatching")
             return
         # Starlette's own wrapper reads the handlers from the scope, as ExceptionMiddleware sets them.
         self._handlers = (app._exception_handlers, app._status_handlers)
@@ -171,7 +196,8 @@ class HotRoutes:
     @staticmethod
     def _taken(group: Group, path: str, method: str) -> Taken | None:
         """The hot route Starlette's router would take, with its regex's match; None if
-        it would take another (or this cannot tell)."""
+        it would take another (or this cannot tell). (schema.fast.routing.may_match's
+        test inlined: this runs for every request.)"""
         for entry in group:
             if entry is None:
                 return None
@@ -192,12 +218,12 @@ class HotRoutes:
         route = entry.route
         params = match.groupdict()
         if entry.convert:
-            convertors = route.param_convertors  # type: ignore[attr-defined]
+            convertors = route.param_convertors
             params = {key: convertors[key].convert(value) for key, value in params.items()}
         # What the router and the route's `matches` put in the scope.
         scope.setdefault("router", self._router)
         path_params = scope.get("path_params")
-        scope["endpoint"] = route.endpoint  # type: ignore[attr-defined]
+        scope["endpoint"] = route.endpoint
         scope["path_params"] = {**path_params, **params} if path_params else params
         scope["route"] = route
         if entry.answer is None:  # a `dispatched` route: its app answers, as under the router
@@ -215,6 +241,7 @@ class HotRoutes:
         if isinstance(outcome, Response):
             await outcome(scope, receive, send)
         else:  # unusual: FastAPI's stack answers it, from its start
+            scope[DECLINED] = True
             await self.app(scope, outcome, send)
 
     async def _handled(self, error: Exception, scope: Scope, receive: Receive, send: Send) -> None:
