@@ -264,12 +264,13 @@ Elsewhere, listed here all the same:
    ExceptionMiddleware's handlers, as under the router. Unusual REST requests
    (anything FastRoute hands FastAPI's handler) go on to FastAPI's stack from its start,
    the body replayed and the request marked so that FastRoute does not try again; the
-   endpoint's exceptions go to the same handlers the same way. A route it cannot judge (a Mount, a `path` convertor, an unknown
-   `matches`) before a hot one, a root_path, FastAPI telemetry or router-wide form
-   limits: FastAPI's stack as always.
+   endpoint's exceptions go to the same handlers the same way. A route it cannot judge
+   (a Mount, a `path` convertor, an unknown `matches`) before a hot one, a root_path,
+   FastAPI telemetry or router-wide form limits: FastAPI's stack as always.
    Why: FastAPI's ExceptionMiddleware, AsyncExitStackMiddleware and router cost a
    REST get-one ~100k instructions (bench.layers, 628k -> 534k a request in process,
-   the floor 351k), and a GraphQL request as much.
+   the floor 351k); GraphQL `createTask` ~1,308k -> ~1,232k (three callgrind runs at
+   once: approximate).
    Touches (fastapi 0.165, starlette 1.10): `ExceptionMiddleware._exception_handlers`
    and `._status_handlers`, `starlette._exception_handler.wrap_app_handling_exceptions`
    (private module), `Route.path_regex`, `.param_convertors`, `.methods`; mirrors

@@ -59,7 +59,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from schema.fast.routing import PathPrefilter, path_shape
+from schema.fast.routing import PathPrefilter, Shape, may_match, path_shape
 
 log = logging.getLogger("api")
 R = TypeVar("R", bound=Route)
@@ -102,8 +102,7 @@ KNOWN_MATCHES: tuple[Callable[..., Any], ...] = (Route.matches, APIRoute.matches
 class _Entry:
     """What a route's `matches` reads, and the route."""
 
-    prefix: str
-    suffix: str
+    shape: Shape
     regex: re.Pattern[str]
     methods: Collection[str] | None
     route: Route
@@ -134,11 +133,11 @@ def _entry(route: BaseRoute, trusted: Collection[Callable[..., Any]]) -> tuple[i
     shape = path_shape(route.path, route.param_convertors)
     if shape is None:
         raise LookupError(route)
-    prefix, suffix, slashes = shape
+    slashes = shape[2]
     convert = any(type(c) is not StringConvertor for c in route.param_convertors.values())
     answer = getattr(route, "answer", None)  # FastRoute's, for its hot endpoints
     whole = route.app if getattr(route, _WHOLE, False) else None
-    entry = _Entry(prefix, suffix, route.path_regex, route.methods, route, answer, whole, convert)
+    entry = _Entry(shape, route.path_regex, route.methods, route, answer, whole, convert)
     return slashes, entry
 
 
@@ -196,14 +195,11 @@ class HotRoutes:
     @staticmethod
     def _taken(group: Group, path: str, method: str) -> Taken | None:
         """The hot route Starlette's router would take, with its regex's match; None if
-        it would take another (or this cannot tell). (schema.fast.routing.may_match's
-        test inlined: this runs for every request.)"""
+        it would take another (or this cannot tell)."""
         for entry in group:
             if entry is None:
                 return None
-            if not path.startswith(entry.prefix):
-                continue
-            if not (path.endswith(entry.suffix) or path.endswith(entry.suffix + "\n")):
+            if not may_match(entry.shape, path):
                 continue
             match = entry.regex.match(path)
             if match is None:
@@ -228,15 +224,12 @@ class HotRoutes:
         scope["route"] = route
         if entry.answer is None:  # a `dispatched` route: its app answers, as under the router
             assert entry.whole is not None
-            scope["starlette.exception_handlers"] = self._handlers
-            await wrap_app_handling_exceptions(entry.whole, Request(scope, receive, send))(
-                scope, receive, send
-            )
+            await self._handling_exceptions(entry.whole, scope, receive, send)
             return
         try:
             outcome = await entry.answer(scope, receive, send)
-        except Exception as error:
-            await self._handled(error, scope, receive, send)
+        except Exception as error:  # the endpoint's: answered as ExceptionMiddleware would
+            await self._handling_exceptions(_raising(error), scope, receive, send)
             return
         if isinstance(outcome, Response):
             await outcome(scope, receive, send)
@@ -244,11 +237,17 @@ class HotRoutes:
             scope[DECLINED] = True
             await self.app(scope, outcome, send)
 
-    async def _handled(self, error: Exception, scope: Scope, receive: Receive, send: Send) -> None:
-        """The endpoint's exception, answered as ExceptionMiddleware would answer it."""
+    async def _handling_exceptions(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """`app` run as ExceptionMiddleware runs the router: its exceptions to the app's
+        handlers (Starlette's own wrapper, which reads them from the scope)."""
         scope["starlette.exception_handlers"] = self._handlers
+        await wrap_app_handling_exceptions(app, Request(scope, receive, send))(scope, receive, send)
 
-        async def raising(scope: Scope, receive: Receive, send: Send) -> NoReturn:
-            raise error
 
-        await wrap_app_handling_exceptions(raising, Request(scope, receive, send))(scope, receive, send)
+def _raising(error: Exception) -> ASGIApp:
+    """An app that raises `error`: what the endpoint raised, handed to the wrapper."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> NoReturn:
+        raise error
+
+    return app
